@@ -1,0 +1,12 @@
+//! # maxc-core
+//!
+//! The sans-IO core of maxc, a MaxCompute (ODPS) connector toolkit.
+//!
+//! Everything here is pure: time (`now`) and bytes go in; requests, events and deadlines
+//! come out. This crate never awaits, never reads a clock, never opens a socket and never
+//! draws random numbers. See `docs/architecture.md`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod http;
+pub mod types;
