@@ -422,10 +422,10 @@ mod tests {
             let (y, m, dd) = civil_from_days(d);
             assert!((1..=12).contains(&m) && dd >= 1 && dd <= days_in_month(y, m));
             assert_eq!(days_from_civil(y, m, dd), d, "{y}-{m}-{dd}");
-            if let Some(p) = prev {
-                if days_from_civil(p.0, p.1, p.2) + 1 == d {
-                    assert!((y, m, dd) > p);
-                }
+            if let Some(p) = prev
+                && days_from_civil(p.0, p.1, p.2) + 1 == d
+            {
+                assert!((y, m, dd) > p);
             }
             prev = Some((y, m, dd));
         }

@@ -332,7 +332,8 @@ fn tampering_fails() {
         tunnel_request(Method::Put, &[("blockid", "0"), ("partition", "ds=1")])
             .with_header("Content-Type", "application/octet-stream"),
     );
-    let tampered: Vec<(&str, Box<dyn Fn(&mut Request)>)> = vec![
+    type Change = Box<dyn Fn(&mut Request)>;
+    let tampered: Vec<(&str, Change)> = vec![
         ("method", Box::new(|r| r.method = Method::Post)),
         ("path", Box::new(|r| r.path.push('x'))),
         ("query value", Box::new(|r| r.query[0].1 = "1".into())),
