@@ -582,7 +582,7 @@ pub static REGISTRY: &[OptionDef] = &[
         "Bucket count of the Delta tables the sink creates.")
         .default("16")
         .since(V111),
-    O::new("compress.algorithm", S::CdcSink, one_of(CompressAlgorithm::NAMES),
+    O::new("compress.algorithm", S::CdcSink, one_of(&["raw", "zlib", "snappy"]),
         "Compression of tunnel transfers: `raw` (none), `zlib` or `snappy` (any case).")
         .default("zlib")
         .since(V111),
