@@ -9,4 +9,5 @@
 #![warn(missing_docs)]
 
 pub mod http;
+pub mod machine;
 pub mod types;
