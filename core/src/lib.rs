@@ -8,6 +8,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod http;
 pub mod machine;
+pub mod time;
 pub mod types;
