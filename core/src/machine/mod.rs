@@ -25,7 +25,9 @@ use crate::http::{Request, Response};
 pub use retry::{Backoff, RetryDecision, RetryPolicy};
 
 /// A point on the caller's monotonic clock, in milliseconds since an origin the caller picks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct Instant(u64);
 
 impl Instant {
@@ -44,7 +46,10 @@ impl Instant {
 
     /// `self + d`, saturating.
     pub fn plus(self, d: Duration) -> Instant {
-        Instant(self.0.saturating_add(d.as_millis().min(u64::MAX as u128) as u64))
+        Instant(
+            self.0
+                .saturating_add(d.as_millis().min(u64::MAX as u128) as u64),
+        )
     }
 
     /// Time from `earlier` to `self` (zero when `earlier` is later).

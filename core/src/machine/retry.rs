@@ -116,7 +116,10 @@ mod tests {
     #[test]
     fn retry_limits() {
         let p = RetryPolicy::from_options(2, 100);
-        assert_eq!(p.retryable(1, None), RetryDecision::RetryAfter(Duration::from_millis(100)));
+        assert_eq!(
+            p.retryable(1, None),
+            RetryDecision::RetryAfter(Duration::from_millis(100))
+        );
         assert_eq!(
             p.retryable(2, Some(Duration::from_secs(5))),
             RetryDecision::RetryAfter(Duration::from_secs(5))
@@ -124,6 +127,9 @@ mod tests {
         assert_eq!(p.retryable(3, None), RetryDecision::GiveUp);
         assert_eq!(p.reload(3), RetryDecision::GiveUp);
         // Flow control never gives up.
-        assert!(matches!(p.flow_control(1000, None), RetryDecision::RetryAfter(_)));
+        assert!(matches!(
+            p.flow_control(1000, None),
+            RetryDecision::RetryAfter(_)
+        ));
     }
 }
