@@ -10,6 +10,6 @@
 
 pub mod auth;
 pub mod http;
-pub mod options;
+pub mod machine;
 pub mod time;
 pub mod types;
