@@ -11,5 +11,6 @@
 pub mod auth;
 pub mod http;
 pub mod machine;
+pub mod options;
 pub mod time;
 pub mod types;
