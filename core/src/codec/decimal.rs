@@ -1,0 +1,251 @@
+//! DECIMAL values as text: plain formatting at a fixed scale and exact parsing with rescaling.
+//!
+//! The wire carries decimals as ASCII text. Writers differ (`12.34`, `-0.5`, `1E+2`), so the
+//! parser accepts an optional sign, digits with an optional point and an optional exponent, and
+//! rescales exactly to the column scale, rounding half-up (away from zero) when digits are
+//! dropped. The result must fit the column precision.
+
+/// `10^i` for `i` in `0..=38`.
+pub(crate) const POW10: [u128; 39] = {
+    let mut t = [1u128; 39];
+    let mut i = 1;
+    while i < 39 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// True if `|v| < 10^precision`.
+#[inline]
+pub(crate) fn fits_precision(v: i128, precision: u8) -> bool {
+    match POW10.get(usize::from(precision)) {
+        Some(&limit) => v.unsigned_abs() < limit,
+        None => true,
+    }
+}
+
+/// Longest text [`format_decimal`] produces (sign, 39 digits, point), with room to spare.
+pub(crate) const MAX_DECIMAL_TEXT: usize = 48;
+
+/// Writes the plain text of the unscaled value `v` at `scale` (`1234`, 2 → `12.34`;
+/// `-50`, 2 → `-0.50`) into `buf` and returns its length. `scale` must be at most 38.
+pub(crate) fn format_decimal(v: i128, scale: u8, buf: &mut [u8; MAX_DECIMAL_TEXT]) -> usize {
+    let mut digits = [0u8; 40];
+    let mut n = 0;
+    let abs = v.unsigned_abs();
+    if let Ok(mut small) = u64::try_from(abs) {
+        loop {
+            digits[digits.len() - 1 - n] = b'0' + (small % 10) as u8;
+            n += 1;
+            small /= 10;
+            if small == 0 {
+                break;
+            }
+        }
+    } else {
+        let mut big = abs;
+        loop {
+            digits[digits.len() - 1 - n] = b'0' + (big % 10) as u8;
+            n += 1;
+            big /= 10;
+            if big == 0 {
+                break;
+            }
+        }
+    }
+    let digits = &digits[digits.len() - n..];
+    let scale = usize::from(scale.min(38));
+    let mut len = 0;
+    let mut put = |bytes: &[u8]| {
+        buf[len..len + bytes.len()].copy_from_slice(bytes);
+        len += bytes.len();
+    };
+    if v < 0 {
+        put(b"-");
+    }
+    if scale == 0 {
+        put(digits);
+    } else if n <= scale {
+        put(b"0.");
+        for _ in n..scale {
+            put(b"0");
+        }
+        put(digits);
+    } else {
+        put(&digits[..n - scale]);
+        put(b".");
+        put(&digits[n - scale..]);
+    }
+    len
+}
+
+/// Parses decimal text to the unscaled integer at `scale`; the error says why it failed.
+pub(crate) fn parse_decimal(text: &[u8], precision: u8, scale: u8) -> Result<i128, &'static str> {
+    const SYNTAX: &str = "is not a decimal number";
+    const RANGE: &str = "does not fit";
+    let mut i = 0;
+    let negative = match text.first() {
+        Some(b'-') => {
+            i = 1;
+            true
+        }
+        Some(b'+') => {
+            i = 1;
+            false
+        }
+        _ => false,
+    };
+    let int_start = i;
+    while text.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    let int_digits = &text[int_start..i];
+    let mut frac_digits: &[u8] = &[];
+    if text.get(i) == Some(&b'.') {
+        i += 1;
+        let s = i;
+        while text.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        frac_digits = &text[s..i];
+    }
+    if int_digits.is_empty() && frac_digits.is_empty() {
+        return Err(SYNTAX);
+    }
+    // Exponent, saturated far beyond anything that can fit.
+    let mut exp: i64 = 0;
+    if matches!(text.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        let exp_neg = match text.get(i) {
+            Some(b'-') => {
+                i += 1;
+                true
+            }
+            Some(b'+') => {
+                i += 1;
+                false
+            }
+            _ => false,
+        };
+        let s = i;
+        while let Some(d) = text.get(i).filter(|d| d.is_ascii_digit()) {
+            exp = (exp * 10 + i64::from(d - b'0')).min(1_000_000_000);
+            i += 1;
+        }
+        if i == s {
+            return Err(SYNTAX);
+        }
+        if exp_neg {
+            exp = -exp;
+        }
+    }
+    if i != text.len() {
+        return Err(SYNTAX);
+    }
+    let n = (int_digits.len() + frac_digits.len()) as i64;
+    // value = mantissa * 10^(exp - frac); unscaled = mantissa * 10^shift.
+    let shift = exp - frac_digits.len() as i64 + i64::from(scale);
+    // Number of mantissa digits kept before rescaling up; the next one rounds.
+    let keep = if shift < 0 { n + shift } else { n };
+    let mut acc: u128 = 0;
+    let mut round_up = false;
+    for (idx, &d) in int_digits.iter().chain(frac_digits).enumerate() {
+        let idx = idx as i64;
+        let d = d - b'0';
+        if idx < keep {
+            acc = acc
+                .checked_mul(10)
+                .and_then(|a| a.checked_add(u128::from(d)))
+                .ok_or(RANGE)?;
+        } else {
+            if idx == keep {
+                round_up = d >= 5;
+            }
+            break;
+        }
+    }
+    if shift > 0 && acc != 0 {
+        let factor = usize::try_from(shift)
+            .ok()
+            .and_then(|s| POW10.get(s))
+            .ok_or(RANGE)?;
+        acc = acc.checked_mul(*factor).ok_or(RANGE)?;
+    }
+    if round_up {
+        acc += 1;
+    }
+    let limit = POW10.get(usize::from(precision)).copied().unwrap_or(u128::MAX);
+    if acc >= limit {
+        return Err(RANGE);
+    }
+    // acc < 10^38 < i128::MAX here.
+    let v = acc as i128;
+    Ok(if negative { -v } else { v })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fmt(v: i128, s: u8) -> String {
+        let mut buf = [0u8; MAX_DECIMAL_TEXT];
+        let n = format_decimal(v, s, &mut buf);
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn formats_plain_text_at_scale() {
+        assert_eq!(fmt(1234, 2), "12.34");
+        assert_eq!(fmt(-50, 2), "-0.50");
+        assert_eq!(fmt(0, 2), "0.00");
+        assert_eq!(fmt(0, 0), "0");
+        assert_eq!(fmt(-7, 0), "-7");
+        assert_eq!(fmt(5, 4), "0.0005");
+        assert_eq!(fmt(123_400, 4), "12.3400");
+        assert_eq!(
+            fmt(-(POW10[38] as i128 - 1), 18),
+            "-99999999999999999999.999999999999999999"
+        );
+        assert_eq!(fmt(i128::MIN, 0), "-170141183460469231731687303715884105728");
+    }
+
+    #[test]
+    fn parses_and_rescales() {
+        let ok = |t: &str, p, s| parse_decimal(t.as_bytes(), p, s);
+        assert_eq!(ok("12.34", 10, 2), Ok(1234));
+        assert_eq!(ok("-0.50", 10, 2), Ok(-50));
+        assert_eq!(ok("-0.5", 18, 4), Ok(-5000));
+        assert_eq!(ok("1E+2", 10, 2), Ok(10000));
+        assert_eq!(ok("1e2", 10, 0), Ok(100));
+        assert_eq!(ok("1.5E-1", 10, 2), Ok(15));
+        assert_eq!(ok("0", 18, 4), Ok(0));
+        assert_eq!(ok("-0", 18, 4), Ok(0));
+        assert_eq!(ok("+7", 5, 0), Ok(7));
+        assert_eq!(ok(".5", 5, 1), Ok(5));
+        assert_eq!(ok("5.", 5, 1), Ok(50));
+        assert_eq!(ok("1000000.0001", 18, 4), Ok(10_000_000_001));
+        assert_eq!(ok("000000000000000000000000000000000000000000001", 5, 0), Ok(1));
+        assert_eq!(ok("0E+1000000", 5, 0), Ok(0));
+        assert_eq!(ok("1E-1000000", 5, 2), Ok(0));
+        // Half-up rounding when digits are dropped.
+        assert_eq!(ok("1.005", 10, 2), Ok(101));
+        assert_eq!(ok("1.00499999", 10, 2), Ok(100));
+        assert_eq!(ok("-1.005", 10, 2), Ok(-101));
+        assert_eq!(ok("0.5", 3, 0), Ok(1));
+        assert_eq!(ok("0.05", 3, 0), Ok(0));
+        assert_eq!(ok("9.995", 3, 2), Err("does not fit"));
+        assert_eq!(ok("9.994", 3, 2), Ok(999));
+        assert_eq!(ok("99999999999999999999999999999999999999", 38, 0), Ok(POW10[38] as i128 - 1));
+    }
+
+    #[test]
+    fn rejects_bad_text_and_overflow() {
+        for t in ["", "-", "+", ".", "1.2.3", "1e", "1e+", "abc", "1 ", " 1", "NaN", "Infinity", "1_0", "--1", "0x10"] {
+            assert_eq!(parse_decimal(t.as_bytes(), 10, 2), Err("is not a decimal number"), "{t:?}");
+        }
+        for t in ["123456789", "1E+8", "1E+1000000", "999999999999999999999999999999999999999999"] {
+            assert_eq!(parse_decimal(t.as_bytes(), 10, 2), Err("does not fit"), "{t:?}");
+        }
+    }
+}
