@@ -375,12 +375,12 @@ impl Node {
         }
     }
 
-    /// Drops everything after the first `n` slots.
+    /// Drops everything after the first `n` slots, including children appended for a slot
+    /// that was never completed.
     fn truncate(&mut self, n: usize) {
-        if self.len() <= n {
-            return;
+        if self.validity.len() > n {
+            self.validity.truncate(n);
         }
-        self.validity.truncate(n);
         fn cut_offsets(offsets: &mut Vec<i32>, n: usize) -> usize {
             offsets.truncate(n + 1);
             offsets.last().map_or(0, |&o| o as usize)
