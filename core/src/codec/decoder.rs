@@ -513,9 +513,10 @@ impl Node {
             Data::Timestamp(out) => {
                 let secs = c.zz64()?;
                 let nanos = c.zz32(&self.ty)?;
-                let ns = secs
-                    .checked_mul(NANOS_PER_SEC)
-                    .and_then(|s| s.checked_add(i64::from(nanos)))
+                // In i128: floor seconds of i64::MIN ns times 10^9 alone is below i64::MIN.
+                let total = i128::from(secs) * i128::from(NANOS_PER_SEC) + i128::from(nanos);
+                let ns = i64::try_from(total)
+                    .ok()
                     .filter(|_| nanos.unsigned_abs() < NANOS_PER_SEC as u32)
                     .ok_or_else(|| {
                         invalid(

@@ -1335,3 +1335,20 @@ fn all_null_record_is_only_the_end_marker() {
     assert_eq!(&bytes[..5], hex("80 c0 ff 7f 00").as_slice());
     assert_eq!(decode(&columns, &bytes, 1), vec![b]);
 }
+
+#[test]
+fn extreme_timestamps_roundtrip() {
+    let columns = cols(&[("t", "timestamp"), ("n", "timestamp_ntz"), ("d", "datetime")]);
+    let b = batch(
+        &columns,
+        vec![
+            Arc::new(
+                TimestampNanosecondArray::from(vec![i64::MIN, i64::MAX, -1]).with_timezone("UTC"),
+            ),
+            Arc::new(TimestampNanosecondArray::from(vec![i64::MAX, i64::MIN, 1])),
+            Arc::new(TimestampMillisecondArray::from(vec![i64::MIN, i64::MAX, -1])),
+        ],
+    );
+    let bytes = encode(&columns, &[b.clone()]);
+    assert_eq!(decode(&columns, &bytes, 10), vec![b]);
+}
