@@ -25,59 +25,59 @@ pub(crate) fn fits_precision(v: i128, precision: u8) -> bool {
     }
 }
 
-/// Longest text [`format_decimal`] produces (sign, 39 digits, point), with room to spare.
+/// Room for the longest text [`format_decimal`] produces (sign, 39 digits, point, and the
+/// leading zeros of a scale up to 38).
 pub(crate) const MAX_DECIMAL_TEXT: usize = 48;
 
 /// Writes the plain text of the unscaled value `v` at `scale` (`1234`, 2 → `12.34`;
-/// `-50`, 2 → `-0.50`) into `buf` and returns its length. `scale` must be at most 38.
+/// `-50`, 2 → `-0.50`) at the end of `buf` and returns where it starts.
 pub(crate) fn format_decimal(v: i128, scale: u8, buf: &mut [u8; MAX_DECIMAL_TEXT]) -> usize {
-    let mut digits = [0u8; 40];
-    let mut n = 0;
-    let abs = v.unsigned_abs();
-    if let Ok(mut small) = u64::try_from(abs) {
-        loop {
-            digits[digits.len() - 1 - n] = b'0' + (small % 10) as u8;
-            n += 1;
-            small /= 10;
-            if small == 0 {
-                break;
-            }
-        }
-    } else {
-        let mut big = abs;
-        loop {
-            digits[digits.len() - 1 - n] = b'0' + (big % 10) as u8;
-            n += 1;
-            big /= 10;
-            if big == 0 {
-                break;
-            }
-        }
-    }
-    let digits = &digits[digits.len() - n..];
     let scale = usize::from(scale.min(38));
-    let mut len = 0;
-    let mut put = |bytes: &[u8]| {
-        buf[len..len + bytes.len()].copy_from_slice(bytes);
-        len += bytes.len();
-    };
-    if v < 0 {
-        put(b"-");
-    }
-    if scale == 0 {
-        put(digits);
-    } else if n <= scale {
-        put(b"0.");
-        for _ in n..scale {
-            put(b"0");
+    let mut pos = MAX_DECIMAL_TEXT;
+    let abs = v.unsigned_abs();
+    if let Ok(mut x) = u64::try_from(abs) {
+        for _ in 0..scale {
+            pos -= 1;
+            buf[pos] = b'0' + (x % 10) as u8;
+            x /= 10;
         }
-        put(digits);
+        if scale > 0 {
+            pos -= 1;
+            buf[pos] = b'.';
+        }
+        loop {
+            pos -= 1;
+            buf[pos] = b'0' + (x % 10) as u8;
+            x /= 10;
+            if x == 0 {
+                break;
+            }
+        }
     } else {
-        put(&digits[..n - scale]);
-        put(b".");
-        put(&digits[n - scale..]);
+        let mut x = abs;
+        for _ in 0..scale {
+            pos -= 1;
+            buf[pos] = b'0' + (x % 10) as u8;
+            x /= 10;
+        }
+        if scale > 0 {
+            pos -= 1;
+            buf[pos] = b'.';
+        }
+        loop {
+            pos -= 1;
+            buf[pos] = b'0' + (x % 10) as u8;
+            x /= 10;
+            if x == 0 {
+                break;
+            }
+        }
     }
-    len
+    if v < 0 {
+        pos -= 1;
+        buf[pos] = b'-';
+    }
+    pos
 }
 
 /// Parses decimal text to the unscaled integer at `scale`; the error says why it failed.
@@ -146,6 +146,40 @@ pub(crate) fn parse_decimal(text: &[u8], precision: u8, scale: u8) -> Result<i12
     let n = (int_digits.len() + frac_digits.len()) as i64;
     // value = mantissa * 10^(exp - frac); unscaled = mantissa * 10^shift.
     let shift = exp - frac_digits.len() as i64 + i64::from(scale);
+    let limit = POW10.get(usize::from(precision)).copied().unwrap_or(u128::MAX);
+    if n <= 18 {
+        // Fast path: the mantissa fits u64 without overflow checks.
+        let mut m: u64 = 0;
+        for &d in int_digits.iter().chain(frac_digits) {
+            m = m * 10 + u64::from(d - b'0');
+        }
+        let acc: u128 = if shift >= 0 {
+            if m == 0 {
+                0
+            } else {
+                let factor = usize::try_from(shift)
+                    .ok()
+                    .and_then(|s| POW10.get(s))
+                    .ok_or(RANGE)?;
+                u128::from(m).checked_mul(*factor).ok_or(RANGE)?
+            }
+        } else {
+            match usize::try_from(-shift).ok().and_then(|k| POW10.get(k)) {
+                // Drop k digits, rounding half-up: the first dropped digit is >= 5 exactly when
+                // the remainder is at least half of 10^k. m < 10^18 so k > 19 leaves 0.
+                Some(&p) if p <= u128::from(u64::MAX) => {
+                    let p = p as u64;
+                    u128::from(m / p + u64::from(m % p >= p / 2))
+                }
+                _ => 0,
+            }
+        };
+        if acc >= limit {
+            return Err(RANGE);
+        }
+        let v = acc as i128;
+        return Ok(if negative { -v } else { v });
+    }
     // Number of mantissa digits kept before rescaling up; the next one rounds.
     let keep = if shift < 0 { n + shift } else { n };
     let mut acc: u128 = 0;
@@ -175,7 +209,6 @@ pub(crate) fn parse_decimal(text: &[u8], precision: u8, scale: u8) -> Result<i12
     if round_up {
         acc += 1;
     }
-    let limit = POW10.get(usize::from(precision)).copied().unwrap_or(u128::MAX);
     if acc >= limit {
         return Err(RANGE);
     }
@@ -190,8 +223,8 @@ mod tests {
 
     fn fmt(v: i128, s: u8) -> String {
         let mut buf = [0u8; MAX_DECIMAL_TEXT];
-        let n = format_decimal(v, s, &mut buf);
-        String::from_utf8(buf[..n].to_vec()).unwrap()
+        let start = format_decimal(v, s, &mut buf);
+        String::from_utf8(buf[start..].to_vec()).unwrap()
     }
 
     #[test]
@@ -237,6 +270,17 @@ mod tests {
         assert_eq!(ok("9.995", 3, 2), Err("does not fit"));
         assert_eq!(ok("9.994", 3, 2), Ok(999));
         assert_eq!(ok("99999999999999999999999999999999999999", 38, 0), Ok(POW10[38] as i128 - 1));
+        // Long mantissas (slow path) round the same way as short ones (fast path).
+        assert_eq!(ok("1.0049999999999999999999", 10, 2), Ok(100));
+        assert_eq!(ok("1.0050000000000000000000", 10, 2), Ok(101));
+        assert_eq!(ok("-0.0000000000000000000000005", 10, 2), Ok(0));
+        assert_eq!(ok("0.5", 38, 0), Ok(1));
+        assert_eq!(ok("5E-1", 38, 0), Ok(1));
+        assert_eq!(ok("4E-1", 38, 0), Ok(0));
+        assert_eq!(ok("999999999999999999E-19", 38, 0), Ok(0));
+        assert_eq!(ok("999999999999999999E-18", 38, 0), Ok(1));
+        assert_eq!(ok("123456789012345678E+20", 38, 0), Ok(12_345_678_901_234_567_800_000_000_000_000_000_000));
+        assert_eq!(ok("123456789012345678E+21", 38, 0), Err("does not fit"));
     }
 
     #[test]

@@ -857,33 +857,53 @@ impl RecordDecoder {
     }
 
     fn feed_inner(&mut self, chunk: &[u8]) -> Result<(), CodecError> {
-        if chunk.is_empty() {
+        let mut rest = chunk;
+        if !self.buf.is_empty() {
+            // The tail is one unfinished unit (record or footer) starting at `buf[0]`. Complete
+            // it from the chunk, copying in steps that at least double the tail, so a long unit
+            // is rescanned only a logarithmic number of times and most of the chunk is parsed
+            // in place.
+            loop {
+                let want = self
+                    .need
+                    .saturating_sub(self.buf.len())
+                    .max(self.buf.len())
+                    .max(64);
+                let take = want.min(rest.len());
+                self.buf.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                if self.buf.len() >= self.need {
+                    let consumed = self.state.parse(&self.buf, self.buf_offset, 1, &mut self.need)?;
+                    if consumed > 0 {
+                        self.buf_offset += consumed as u64;
+                        let unparsed = self.buf.len() - consumed;
+                        let from_chunk = chunk.len() - rest.len();
+                        if let Some(i) = from_chunk.checked_sub(unparsed) {
+                            // Everything after the unit came from this chunk: go on from there.
+                            self.buf.clear();
+                            rest = &chunk[i..];
+                        } else {
+                            // (Not expected: the unit could not end inside older bytes.)
+                            self.buf.drain(..consumed);
+                            self.buf.extend_from_slice(rest);
+                            let consumed =
+                                self.state
+                                    .parse(&self.buf, self.buf_offset, usize::MAX, &mut self.need)?;
+                            self.buf.drain(..consumed);
+                            self.buf_offset += consumed as u64;
+                            return Ok(());
+                        }
+                        break;
+                    }
+                }
+                if rest.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        if rest.is_empty() {
             return Ok(());
         }
-        if self.buf.is_empty() {
-            let consumed = self.state.parse(chunk, self.buf_offset, usize::MAX, &mut self.need)?;
-            self.buf_offset += consumed as u64;
-            self.buf.extend_from_slice(&chunk[consumed..]);
-            return Ok(());
-        }
-        let old = self.buf.len();
-        if old + chunk.len() < self.need {
-            self.buf.extend_from_slice(chunk);
-            return Ok(());
-        }
-        self.buf.extend_from_slice(chunk);
-        // Finish the record that started in the old tail, then parse the rest straight from
-        // the chunk.
-        let consumed = self.state.parse(&self.buf, self.buf_offset, old, &mut self.need)?;
-        if consumed < old {
-            self.buf.drain(..consumed);
-            self.buf_offset += consumed as u64;
-            return Ok(());
-        }
-        let from = consumed - old;
-        self.buf.clear();
-        self.buf_offset += consumed as u64;
-        let rest = &chunk[from..];
         let consumed = self.state.parse(rest, self.buf_offset, usize::MAX, &mut self.need)?;
         self.buf_offset += consumed as u64;
         self.buf.extend_from_slice(&rest[consumed..]);

@@ -14,7 +14,7 @@ use super::crc::BufferedCrc32c;
 use super::decimal::{MAX_DECIMAL_TEXT, fits_precision, format_decimal};
 use super::error::CodecError;
 use super::wire::{
-    self, META_CHECKSUM, META_COUNT, TUNNEL_END_RECORD, WIRE_FIXED32, WIRE_FIXED64, WIRE_LEN,
+    self, META_CHECKSUM, META_COUNT, WIRE_FIXED32, WIRE_FIXED64, WIRE_LEN,
     WIRE_VARINT,
 };
 use crate::types::{Column, OdpsType};
@@ -39,6 +39,9 @@ pub(crate) fn wire_type_of(ty: &OdpsType) -> u8 {
     }
 }
 
+/// The END_RECORD tag bytes.
+const END_RECORD_TAG: [u8; 4] = [0x80, 0xc0, 0xff, 0x7f];
+
 /// One wire column, prepared once.
 #[derive(Debug, Clone)]
 struct EncColumn {
@@ -47,8 +50,9 @@ struct EncColumn {
     arrow: DataType,
     /// Field number as int32 LE (folded into the record CRC).
     field_le: [u8; 4],
-    /// The encoded tag.
-    tag: Vec<u8>,
+    /// The encoded tag (first `tag_len` bytes).
+    tag: [u8; 8],
+    tag_len: usize,
 }
 
 /// Writes Arrow record batches as a tunnel record stream (one record per row).
@@ -78,14 +82,18 @@ impl RecordEncoder {
                 // Field numbers beyond i32 are not representable on the wire; columns lists
                 // are far smaller in practice.
                 let field = u32::try_from(i + 1).unwrap_or(u32::MAX);
-                let mut tag = Vec::with_capacity(5);
-                wire::put_tag(&mut tag, field, wire_type_of(&c.ty));
+                let mut encoded = Vec::with_capacity(5);
+                wire::put_tag(&mut encoded, field, wire_type_of(&c.ty));
+                let mut tag = [0u8; 8];
+                let tag_len = encoded.len().min(8);
+                tag[..tag_len].copy_from_slice(&encoded[..tag_len]);
                 EncColumn {
                     name: c.name.clone(),
                     ty: c.ty.clone(),
                     arrow: c.ty.to_arrow(),
                     field_le: (field as i32).to_le_bytes(),
                     tag,
+                    tag_len,
                 }
             })
             .collect();
@@ -220,12 +228,14 @@ impl RecordEncoder {
             if v.is_null(row) {
                 continue;
             }
+            let len = out.len();
             out.extend_from_slice(&c.tag);
+            out.truncate(len + c.tag_len);
             crc.update(&c.field_le);
             v.write_value(row, out, crc).map_err(|e| (i, e))?;
         }
         let rc = crc.take();
-        wire::put_tag(out, TUNNEL_END_RECORD, WIRE_VARINT);
+        out.extend_from_slice(&END_RECORD_TAG);
         wire::put_crc_varint(out, rc);
         self.stream_crc.update(&rc.to_le_bytes());
         self.count += 1;
@@ -405,11 +415,12 @@ impl<'a> View<'a> {
                         "unscaled decimal {d} does not fit decimal({precision},{scale})"
                     )));
                 }
-                let mut text = [0u8; MAX_DECIMAL_TEXT];
-                let len = format_decimal(d, *scale, &mut text);
-                wire::put_varint(out, len as u64);
-                out.extend_from_slice(&text[..len]);
-                crc.update(&text[..len]);
+                let mut buf = [0u8; MAX_DECIMAL_TEXT];
+                let start = format_decimal(d, *scale, &mut buf);
+                let text = &buf[start..];
+                wire::put_varint(out, text.len() as u64);
+                out.extend_from_slice(text);
+                crc.update(text);
             }
             ViewData::Bytes { offsets, data } => {
                 let (s, e) = (offsets[i] as usize, offsets[i + 1] as usize);

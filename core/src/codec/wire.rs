@@ -90,7 +90,10 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
         n += 1;
     }
     tmp[n] = v as u8;
-    out.extend_from_slice(&tmp[..=n]);
+    // A fixed-size copy (inlined moves) and a truncate beat a variable-length memcpy call.
+    let len = out.len();
+    out.extend_from_slice(&tmp);
+    out.truncate(len + n + 1);
 }
 
 /// Appends a zigzag varint of a signed 64-bit integer.
@@ -125,9 +128,24 @@ pub fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, WireError> {
     }
 }
 
-#[cold]
+
 fn read_varint_slow(buf: &[u8], pos: &mut usize) -> Result<u64, WireError> {
     let start = *pos;
+    if let Some(bytes) = buf.get(start..start + MAX_VARINT_LEN) {
+        // Fast path: ten bytes available, no bounds checks in the loop.
+        let mut value: u64 = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                if i == MAX_VARINT_LEN - 1 && b > 1 {
+                    return Err(WireError::Overflow);
+                }
+                *pos = start + i + 1;
+                return Ok(value);
+            }
+        }
+        return Err(WireError::Overflow);
+    }
     let mut value: u64 = 0;
     for i in 0..MAX_VARINT_LEN {
         let Some(&b) = buf.get(start + i) else {
