@@ -29,9 +29,15 @@ fn main() {
     ];
     let n = 8192;
     let arrays: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from_iter_values((0..n).map(|i| i * 7919 - 100_000))),
-        Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("name-{i}")))),
-        Arc::new(Float64Array::from_iter_values((0..n).map(|i| i as f64 * 0.25))),
+        Arc::new(Int64Array::from_iter_values(
+            (0..n).map(|i| i * 7919 - 100_000),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            (0..n).map(|i| format!("name-{i}")),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            (0..n).map(|i| i as f64 * 0.25),
+        )),
         Arc::new(BooleanArray::from_iter((0..n).map(|i| Some(i % 3 == 0)))),
         Arc::new(TimestampMillisecondArray::from_iter_values(
             (0..n).map(|i| 1_704_164_645_000 + i * 1000),
@@ -78,7 +84,11 @@ fn main() {
         assert_eq!(got as f64, rows);
         println!(
             "decode (chunks of {}): {:.2} M rows/s, {:.0} MB/s",
-            if chunk == usize::MAX { "all".to_string() } else { chunk.to_string() },
+            if chunk == usize::MAX {
+                "all".to_string()
+            } else {
+                chunk.to_string()
+            },
             rows / dt / 1e6,
             out.len() as f64 / dt / 1e6
         );

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use arrow_array::{
-    ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
-    Float64Array, Int8Array, Int16Array, Int32Array, Int64Array, IntervalMonthDayNanoArray,
+    ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array,
+    Int8Array, Int16Array, Int32Array, Int64Array, IntervalMonthDayNanoArray,
     IntervalYearMonthArray, ListArray, MapArray, RecordBatch, StringArray, StructArray,
     TimestampMillisecondArray, TimestampNanosecondArray,
 };
@@ -99,17 +99,16 @@ fn value(ty: &OdpsType) -> BoxedStrategy<V> {
         OdpsType::Int | OdpsType::Date | OdpsType::IntervalYearMonth => {
             any::<i32>().prop_map(|v| V::Int(v.into())).boxed()
         }
-        OdpsType::BigInt
-        | OdpsType::DateTime
-        | OdpsType::Timestamp
-        | OdpsType::TimestampNtz => prop_oneof![
-            any::<i64>(),
-            -5_000_000_000i64..5_000_000_000,
-            Just(i64::MIN),
-            Just(i64::MAX)
-        ]
-        .prop_map(V::Int)
-        .boxed(),
+        OdpsType::BigInt | OdpsType::DateTime | OdpsType::Timestamp | OdpsType::TimestampNtz => {
+            prop_oneof![
+                any::<i64>(),
+                -5_000_000_000i64..5_000_000_000,
+                Just(i64::MIN),
+                Just(i64::MAX)
+            ]
+            .prop_map(V::Int)
+            .boxed()
+        }
         // Any bit pattern, NaNs included: the codec must keep the bits.
         OdpsType::Float => any::<u32>().prop_map(|b| V::F32(f32::from_bits(b))).boxed(),
         OdpsType::Double => any::<u64>().prop_map(|b| V::F64(f64::from_bits(b))).boxed(),
@@ -198,10 +197,16 @@ fn build(ty: &OdpsType, vals: &[V]) -> ArrayRef {
                 .collect::<Vec<_>>(),
         )),
         OdpsType::TinyInt => Arc::new(Int8Array::from(
-            ints(vals).into_iter().map(|v| v.map(|x| x as i8)).collect::<Vec<_>>(),
+            ints(vals)
+                .into_iter()
+                .map(|v| v.map(|x| x as i8))
+                .collect::<Vec<_>>(),
         )),
         OdpsType::SmallInt => Arc::new(Int16Array::from(
-            ints(vals).into_iter().map(|v| v.map(|x| x as i16)).collect::<Vec<_>>(),
+            ints(vals)
+                .into_iter()
+                .map(|v| v.map(|x| x as i16))
+                .collect::<Vec<_>>(),
         )),
         OdpsType::Int => Arc::new(Int32Array::from(
             ints(vals).into_iter().map(narrow).collect::<Vec<_>>(),
@@ -535,7 +540,7 @@ fn decode_all_matches_streaming() {
         })
         .collect();
     let b = make_batch(&columns, &rows);
-    let bytes = encode_batches(&columns, &[b.clone()]).unwrap();
+    let bytes = encode_batches(&columns, std::slice::from_ref(&b)).unwrap();
     let got = decode_all(&columns, &bytes, 4).unwrap();
     assert_eq!(got.len(), 3);
     assert_eq!(got[0], b.slice(0, 4));

@@ -146,7 +146,10 @@ pub(crate) fn parse_decimal(text: &[u8], precision: u8, scale: u8) -> Result<i12
     let n = (int_digits.len() + frac_digits.len()) as i64;
     // value = mantissa * 10^(exp - frac); unscaled = mantissa * 10^shift.
     let shift = exp - frac_digits.len() as i64 + i64::from(scale);
-    let limit = POW10.get(usize::from(precision)).copied().unwrap_or(u128::MAX);
+    let limit = POW10
+        .get(usize::from(precision))
+        .copied()
+        .unwrap_or(u128::MAX);
     if n <= 18 {
         // Fast path: the mantissa fits u64 without overflow checks.
         let mut m: u64 = 0;
@@ -240,7 +243,10 @@ mod tests {
             fmt(-(POW10[38] as i128 - 1), 18),
             "-99999999999999999999.999999999999999999"
         );
-        assert_eq!(fmt(i128::MIN, 0), "-170141183460469231731687303715884105728");
+        assert_eq!(
+            fmt(i128::MIN, 0),
+            "-170141183460469231731687303715884105728"
+        );
     }
 
     #[test]
@@ -258,7 +264,10 @@ mod tests {
         assert_eq!(ok(".5", 5, 1), Ok(5));
         assert_eq!(ok("5.", 5, 1), Ok(50));
         assert_eq!(ok("1000000.0001", 18, 4), Ok(10_000_000_001));
-        assert_eq!(ok("000000000000000000000000000000000000000000001", 5, 0), Ok(1));
+        assert_eq!(
+            ok("000000000000000000000000000000000000000000001", 5, 0),
+            Ok(1)
+        );
         assert_eq!(ok("0E+1000000", 5, 0), Ok(0));
         assert_eq!(ok("1E-1000000", 5, 2), Ok(0));
         // Half-up rounding when digits are dropped.
@@ -269,7 +278,10 @@ mod tests {
         assert_eq!(ok("0.05", 3, 0), Ok(0));
         assert_eq!(ok("9.995", 3, 2), Err("does not fit"));
         assert_eq!(ok("9.994", 3, 2), Ok(999));
-        assert_eq!(ok("99999999999999999999999999999999999999", 38, 0), Ok(POW10[38] as i128 - 1));
+        assert_eq!(
+            ok("99999999999999999999999999999999999999", 38, 0),
+            Ok(POW10[38] as i128 - 1)
+        );
         // Long mantissas (slow path) round the same way as short ones (fast path).
         assert_eq!(ok("1.0049999999999999999999", 10, 2), Ok(100));
         assert_eq!(ok("1.0050000000000000000000", 10, 2), Ok(101));
@@ -279,17 +291,36 @@ mod tests {
         assert_eq!(ok("4E-1", 38, 0), Ok(0));
         assert_eq!(ok("999999999999999999E-19", 38, 0), Ok(0));
         assert_eq!(ok("999999999999999999E-18", 38, 0), Ok(1));
-        assert_eq!(ok("123456789012345678E+20", 38, 0), Ok(12_345_678_901_234_567_800_000_000_000_000_000_000));
+        assert_eq!(
+            ok("123456789012345678E+20", 38, 0),
+            Ok(12_345_678_901_234_567_800_000_000_000_000_000_000)
+        );
         assert_eq!(ok("123456789012345678E+21", 38, 0), Err("does not fit"));
     }
 
     #[test]
     fn rejects_bad_text_and_overflow() {
-        for t in ["", "-", "+", ".", "1.2.3", "1e", "1e+", "abc", "1 ", " 1", "NaN", "Infinity", "1_0", "--1", "0x10"] {
-            assert_eq!(parse_decimal(t.as_bytes(), 10, 2), Err("is not a decimal number"), "{t:?}");
+        for t in [
+            "", "-", "+", ".", "1.2.3", "1e", "1e+", "abc", "1 ", " 1", "NaN", "Infinity", "1_0",
+            "--1", "0x10",
+        ] {
+            assert_eq!(
+                parse_decimal(t.as_bytes(), 10, 2),
+                Err("is not a decimal number"),
+                "{t:?}"
+            );
         }
-        for t in ["123456789", "1E+8", "1E+1000000", "999999999999999999999999999999999999999999"] {
-            assert_eq!(parse_decimal(t.as_bytes(), 10, 2), Err("does not fit"), "{t:?}");
+        for t in [
+            "123456789",
+            "1E+8",
+            "1E+1000000",
+            "999999999999999999999999999999999999999999",
+        ] {
+            assert_eq!(
+                parse_decimal(t.as_bytes(), 10, 2),
+                Err("does not fit"),
+                "{t:?}"
+            );
         }
     }
 }

@@ -58,13 +58,30 @@ enum Stop {
 }
 
 enum ValErr {
-    FieldTooLarge { len: u64, limit: usize },
-    CollectionTooLong { len: u64, limit: usize },
+    FieldTooLarge {
+        len: u64,
+        limit: usize,
+    },
+    CollectionTooLong {
+        len: u64,
+        limit: usize,
+    },
     Utf8,
-    Invalid { ty: String, reason: String },
-    Decimal { text: String, precision: u8, scale: u8, reason: &'static str },
+    Invalid {
+        ty: String,
+        reason: String,
+    },
+    Decimal {
+        text: String,
+        precision: u8,
+        scale: u8,
+        reason: &'static str,
+    },
     NullMapKey,
-    MapLength { keys: u64, values: u64 },
+    MapLength {
+        keys: u64,
+        values: u64,
+    },
     BatchTooLarge,
 }
 
@@ -175,9 +192,8 @@ impl Cursor<'_> {
 
     #[inline]
     fn fixed<const N: usize>(&mut self) -> Result<[u8; N], Stop> {
-        wire::read_fixed::<N>(self.data, &mut self.pos).map_err(|_| Stop::Incomplete {
-            need: self.pos + N,
-        })
+        wire::read_fixed::<N>(self.data, &mut self.pos)
+            .map_err(|_| Stop::Incomplete { need: self.pos + N })
     }
 
     /// A length-prefixed byte string, its length checked against the limit before anything
@@ -192,7 +208,12 @@ impl Cursor<'_> {
             }));
         }
         let start = self.pos;
-        let end = start + len as usize;
+        let Some(end) = start.checked_add(len as usize) else {
+            return Err(val(ValErr::FieldTooLarge {
+                len,
+                limit: self.max_field_bytes,
+            }));
+        };
         match self.data.get(start..end) {
             Some(b) => {
                 self.pos = end;
@@ -244,15 +265,24 @@ enum Data {
         scale: u8,
     },
     /// STRING, CHAR, VARCHAR, JSON (validated UTF-8).
-    Text { offsets: Vec<i32>, data: Vec<u8> },
-    Binary { offsets: Vec<i32>, data: Vec<u8> },
+    Text {
+        offsets: Vec<i32>,
+        data: Vec<u8>,
+    },
+    Binary {
+        offsets: Vec<i32>,
+        data: Vec<u8>,
+    },
     Date(Vec<i32>),
     DateTime(Vec<i64>),
     /// TIMESTAMP and TIMESTAMP_NTZ, nanoseconds.
     Timestamp(Vec<i64>),
     DayTime(Vec<IntervalMonthDayNano>),
     YearMonth(Vec<i32>),
-    List { offsets: Vec<i32>, child: Box<Node> },
+    List {
+        offsets: Vec<i32>,
+        child: Box<Node>,
+    },
     Map {
         offsets: Vec<i32>,
         keys: Box<Node>,
@@ -333,7 +363,9 @@ impl Node {
                 keys: Box::new(Node::new(k, 0)),
                 values: Box::new(Node::new(v, 0)),
             },
-            OdpsType::Struct(fs) => Data::Struct(fs.iter().map(|f| Node::new(&f.ty, cap)).collect()),
+            OdpsType::Struct(fs) => {
+                Data::Struct(fs.iter().map(|f| Node::new(&f.ty, cap)).collect())
+            }
         };
         Node {
             ty: ty.clone(),
@@ -521,7 +553,9 @@ impl Node {
                     .ok_or_else(|| {
                         invalid(
                             &self.ty,
-                            format!("{secs} s + {nanos} ns is beyond the nanosecond timestamp range"),
+                            format!(
+                                "{secs} s + {nanos} ns is beyond the nanosecond timestamp range"
+                            ),
                         )
                     })?;
                 crc.update_i64(secs);
@@ -656,7 +690,9 @@ impl Node {
                     return Err(ArrowError::SchemaError("map type expected".into()));
                 };
                 let DataType::Struct(kv) = entries_field.data_type() else {
-                    return Err(ArrowError::SchemaError("map entries must be a struct".into()));
+                    return Err(ArrowError::SchemaError(
+                        "map entries must be a struct".into(),
+                    ));
                 };
                 let o = take_offsets(offsets, cap);
                 let k = keys.finish(0)?;
@@ -873,7 +909,9 @@ impl RecordDecoder {
                 self.buf.extend_from_slice(&rest[..take]);
                 rest = &rest[take..];
                 if self.buf.len() >= self.need {
-                    let consumed = self.state.parse(&self.buf, self.buf_offset, 1, &mut self.need)?;
+                    let consumed =
+                        self.state
+                            .parse(&self.buf, self.buf_offset, 1, &mut self.need)?;
                     if consumed > 0 {
                         self.buf_offset += consumed as u64;
                         let unparsed = self.buf.len() - consumed;
@@ -886,9 +924,12 @@ impl RecordDecoder {
                             // (Not expected: the unit could not end inside older bytes.)
                             self.buf.drain(..consumed);
                             self.buf.extend_from_slice(rest);
-                            let consumed =
-                                self.state
-                                    .parse(&self.buf, self.buf_offset, usize::MAX, &mut self.need)?;
+                            let consumed = self.state.parse(
+                                &self.buf,
+                                self.buf_offset,
+                                usize::MAX,
+                                &mut self.need,
+                            )?;
                             self.buf.drain(..consumed);
                             self.buf_offset += consumed as u64;
                             return Ok(());
@@ -904,7 +945,9 @@ impl RecordDecoder {
         if rest.is_empty() {
             return Ok(());
         }
-        let consumed = self.state.parse(rest, self.buf_offset, usize::MAX, &mut self.need)?;
+        let consumed = self
+            .state
+            .parse(rest, self.buf_offset, usize::MAX, &mut self.need)?;
         self.buf_offset += consumed as u64;
         self.buf.extend_from_slice(&rest[consumed..]);
         Ok(())
@@ -980,8 +1023,7 @@ impl State {
                     self.rows += 1;
                     self.records += 1;
                     self.batch_bytes += c.pos - start;
-                    if self.rows >= self.batch_size || self.batch_bytes >= BATCH_BYTES_SOFT_LIMIT
-                    {
+                    if self.rows >= self.batch_size || self.batch_bytes >= BATCH_BYTES_SOFT_LIMIT {
                         self.emit()?;
                     }
                 }
@@ -1099,12 +1141,10 @@ impl State {
                     for (i, col) in self.columns.iter_mut().enumerate() {
                         if self.seen[i] != stamp {
                             if !col.nullable {
-                                return Err(Stop::Err(Box::new(
-                                    CodecError::NullInNotNullColumn {
-                                        record,
-                                        column: col.name.clone(),
-                                    },
-                                )));
+                                return Err(Stop::Err(Box::new(CodecError::NullInNotNullColumn {
+                                    record,
+                                    column: col.name.clone(),
+                                })));
                             }
                             col.node.push_null();
                         }
@@ -1115,7 +1155,9 @@ impl State {
             }
             if field == u64::from(META_COUNT) {
                 if fields_seen > 0 {
-                    return Err(marker("record fields must end with an end-of-record marker"));
+                    return Err(marker(
+                        "record fields must end with an end-of-record marker",
+                    ));
                 }
                 if wire_type != WIRE_VARINT {
                     return Err(marker("the footer count must have wire type 0"));

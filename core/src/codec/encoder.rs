@@ -14,8 +14,7 @@ use super::crc::BufferedCrc32c;
 use super::decimal::{MAX_DECIMAL_TEXT, fits_precision, format_decimal};
 use super::error::CodecError;
 use super::wire::{
-    self, META_CHECKSUM, META_COUNT, WIRE_FIXED32, WIRE_FIXED64, WIRE_LEN,
-    WIRE_VARINT,
+    self, META_CHECKSUM, META_COUNT, WIRE_FIXED32, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT,
 };
 use crate::types::{Column, OdpsType};
 
@@ -112,7 +111,11 @@ impl RecordEncoder {
 
     /// Writes every row of `batch`. Batch columns match wire columns by position; each Arrow
     /// type must be the column type's Arrow mapping (names and metadata are ignored).
-    pub fn write_batch(&mut self, batch: &RecordBatch, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    pub fn write_batch(
+        &mut self,
+        batch: &RecordBatch,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
         self.write_rows(batch, 0..batch.num_rows(), out)
     }
 
@@ -199,7 +202,11 @@ impl RecordEncoder {
         let out_len = out.len();
         let count = self.count;
         let stream_crc = self.stream_crc.value();
-        out.reserve(nrows.saturating_mul(self.columns.len() * 6 + 6).min(1 << 26));
+        out.reserve(
+            nrows
+                .saturating_mul(self.columns.len() * 6 + 6)
+                .min(1 << 26),
+        );
         for row in rows {
             if let Err((col, e)) = self.write_row(&views, row, out) {
                 out.truncate(out_len);

@@ -53,7 +53,9 @@ pub enum CodecError {
         offset: u64,
     },
     /// A field number that is neither a column (1..=columns) nor a marker allowed here.
-    #[error("record {record}: unknown field number {field} (wire type {wire_type}) at byte {offset}; the schema has {columns} columns")]
+    #[error(
+        "record {record}: unknown field number {field} (wire type {wire_type}) at byte {offset}; the schema has {columns} columns"
+    )]
     UnknownField {
         /// Record index.
         record: u64,
@@ -77,7 +79,9 @@ pub enum CodecError {
         field: u32,
     },
     /// A field's wire type does not match its column type.
-    #[error("record {record}: column `{column}` ({ty}) expects wire type {expected}, found {found}")]
+    #[error(
+        "record {record}: column `{column}` ({ty}) expects wire type {expected}, found {found}"
+    )]
     WireTypeMismatch {
         /// Record index.
         record: u64,
@@ -91,7 +95,9 @@ pub enum CodecError {
         found: u8,
     },
     /// A record's checksum does not match its contents.
-    #[error("record {record}: checksum mismatch: stream says {expected:#010x}, contents give {actual:#010x}")]
+    #[error(
+        "record {record}: checksum mismatch: stream says {expected:#010x}, contents give {actual:#010x}"
+    )]
     RecordCrcMismatch {
         /// Record index.
         record: u64,
@@ -117,7 +123,9 @@ pub enum CodecError {
         actual: u64,
     },
     /// The metrics trailer's checksum does not match the metrics bytes.
-    #[error("metrics trailer checksum mismatch: stream says {expected:#010x}, bytes give {actual:#010x}")]
+    #[error(
+        "metrics trailer checksum mismatch: stream says {expected:#010x}, bytes give {actual:#010x}"
+    )]
     MetricsCrcMismatch {
         /// The CRC written in the stream.
         expected: u32,
@@ -161,7 +169,9 @@ pub enum CodecError {
 
     // ---- decoding: values -----------------------------------------------------------------
     /// A length prefix beyond [`DecodeLimits::max_field_bytes`](super::DecodeLimits).
-    #[error("record {record}: column `{column}`: field of {len} bytes exceeds the limit of {limit}")]
+    #[error(
+        "record {record}: column `{column}`: field of {len} bytes exceeds the limit of {limit}"
+    )]
     FieldTooLarge {
         /// Record index.
         record: u64,
@@ -173,7 +183,9 @@ pub enum CodecError {
         limit: usize,
     },
     /// An element count beyond [`DecodeLimits::max_collection_len`](super::DecodeLimits).
-    #[error("record {record}: column `{column}`: collection of {len} elements exceeds the limit of {limit}")]
+    #[error(
+        "record {record}: column `{column}`: collection of {len} elements exceeds the limit of {limit}"
+    )]
     CollectionTooLong {
         /// Record index.
         record: u64,
@@ -216,7 +228,9 @@ pub enum CodecError {
         reason: String,
     },
     /// A DECIMAL text that does not parse, or does not fit the column's precision.
-    #[error("record {record}: column `{column}`: decimal `{text}` {reason} for decimal({precision},{scale})")]
+    #[error(
+        "record {record}: column `{column}`: decimal `{text}` {reason} for decimal({precision},{scale})"
+    )]
     InvalidDecimal {
         /// Record index.
         record: u64,

@@ -181,7 +181,10 @@ fn vector_a_record_crcs_are_as_documented() {
          05000000 88d820c88c010000 06000000 31322e3334",
     );
     assert_eq!(crc32c::crc32c(&input), 0x750F_6C1C);
-    assert_eq!(crc32c::crc32c(&hex("1c6c0f75 dd62c393 71222222")), 0xF589_3CDE);
+    assert_eq!(
+        crc32c::crc32c(&hex("1c6c0f75 dd62c393 71222222")),
+        0xF589_3CDE
+    );
 }
 
 #[test]
@@ -288,7 +291,8 @@ fn rows_b() -> RecordBatch {
             Arc::new(BinaryArray::from(vec![&[0u8, 1][..]])),
             Arc::new(StringArray::from(vec!["vc"])),
             Arc::new(
-                TimestampNanosecondArray::from(vec![1_704_164_645_123_456_789]).with_timezone("UTC"),
+                TimestampNanosecondArray::from(vec![1_704_164_645_123_456_789])
+                    .with_timezone("UTC"),
             ),
             Arc::new(TimestampNanosecondArray::from(vec![1_500_000_000])),
             Arc::new(arr),
@@ -333,7 +337,7 @@ fn interval_day_time_encodes_the_total_whatever_the_split() {
         ]))],
     );
     let bytes = encode(&columns, &[a]);
-    assert_eq!(bytes, encode(&columns, &[b.clone()]));
+    assert_eq!(bytes, encode(&columns, std::slice::from_ref(&b)));
     assert_eq!(decode(&columns, &bytes, 4), vec![b]);
     // Negative totals: floor seconds with non-negative nanos on the wire; the decoded value
     // keeps the sign of the total in both parts.
@@ -343,7 +347,7 @@ fn interval_day_time_encodes_the_total_whatever_the_split() {
             IntervalMonthDayNano::new(0, -1, -500_000_000),
         ]))],
     );
-    let bytes = encode(&columns, &[neg.clone()]);
+    let bytes = encode(&columns, std::slice::from_ref(&neg));
     // secs = -86401 (zz 172801 = 81 c6 0a), nanos = 500000000 (zz 1000000000 = 80 94 eb dc 03)
     assert_eq!(&bytes[..9], hex("0a 81 c6 0a 80 94 eb dc 03").as_slice());
     assert_eq!(decode(&columns, &bytes, 4), vec![neg]);
@@ -354,9 +358,11 @@ fn timestamps_before_1970_use_floor_seconds() {
     let columns = cols(&[("t", "timestamp_ntz")]);
     let b = batch(
         &columns,
-        vec![Arc::new(TimestampNanosecondArray::from(vec![-1_500_000_000]))],
+        vec![Arc::new(TimestampNanosecondArray::from(vec![
+            -1_500_000_000,
+        ]))],
     );
-    let bytes = encode(&columns, &[b.clone()]);
+    let bytes = encode(&columns, std::slice::from_ref(&b));
     // secs -2 (zz 3), nanos 500000000 (zz 1000000000).
     assert_eq!(&bytes[..7], hex("0a 03 80 94 eb dc 03").as_slice());
     assert_eq!(decode(&columns, &bytes, 4), vec![b]);
@@ -381,8 +387,9 @@ fn partitioned_table_vector() {
     // Partition column `pt` is not a wire column.
     let columns = cols(&[("a", "bigint")]);
     let b = batch(&columns, vec![Arc::new(Int64Array::from(vec![5]))]);
-    let expected = hex("08 0a 80 c0 ff 7f a7 bc c2 91 07 f0 ff ff 7f 02 f8 ff ff 7f e4 a7 a8 a6 04");
-    assert_eq!(encode(&columns, &[b.clone()]), expected);
+    let expected =
+        hex("08 0a 80 c0 ff 7f a7 bc c2 91 07 f0 ff ff 7f 02 f8 ff ff 7f e4 a7 a8 a6 04");
+    assert_eq!(encode(&columns, std::slice::from_ref(&b)), expected);
     assert_eq!(decode(&columns, &expected, 3), vec![b]);
 }
 
@@ -421,8 +428,11 @@ fn upsert_meta_columns_are_extra_columns() {
             Arc::new(value_cols),
         ],
     );
-    let bytes = encode(&columns, &[b.clone()]);
-    assert_eq!(&bytes[..10], hex("08 04 12 01 62 28 aa 01 3a 00").as_slice());
+    let bytes = encode(&columns, std::slice::from_ref(&b));
+    assert_eq!(
+        &bytes[..10],
+        hex("08 04 12 01 62 28 aa 01 3a 00").as_slice()
+    );
     assert_eq!(&bytes[10..14], hex("80 c0 ff 7f").as_slice());
     assert_eq!(decode(&columns, &bytes, 4), vec![b]);
 }
@@ -500,7 +510,7 @@ fn pyodps_upload_body_decodes() {
     );
     assert_eq!(decode(&columns, &bytes, 100), vec![expected.clone()]);
     // Re-encoding gives canonical bytes (5-byte CRCs, decimals at scale) that decode the same.
-    let again = encode(&columns, &[expected.clone()]);
+    let again = encode(&columns, std::slice::from_ref(&expected));
     assert_ne!(again, bytes);
     assert_eq!(decode(&columns, &again, 100), vec![expected]);
 }
@@ -554,7 +564,9 @@ fn large_values_across_many_chunks() {
     let arr = ListArray::try_new(
         list_field,
         OffsetBuffer::from_lengths([n, 0, 1]),
-        Arc::new(Int64Array::from_iter_values((0..n as i64 + 1).map(|i| i * 977 - 5000))),
+        Arc::new(Int64Array::from_iter_values(
+            (0..n as i64 + 1).map(|i| i * 977 - 5000),
+        )),
         None,
     )
     .unwrap();
@@ -562,11 +574,15 @@ fn large_values_across_many_chunks() {
         &columns,
         vec![
             Arc::new(StringArray::from(vec![Some(big.as_str()), None, Some("")])),
-            Arc::new(BinaryArray::from(vec![Some(&blob[..]), Some(&[][..]), None])),
+            Arc::new(BinaryArray::from(vec![
+                Some(&blob[..]),
+                Some(&[][..]),
+                None,
+            ])),
             Arc::new(arr),
         ],
     );
-    let bytes = encode(&columns, &[b.clone()]);
+    let bytes = encode(&columns, std::slice::from_ref(&b));
     for chunk in [1000, 4096, 65_536] {
         let got = decode_chunks(&columns, bytes.chunks(chunk), 2).unwrap();
         assert!(same_rows(&got, &b), "chunk {chunk}");
@@ -586,7 +602,7 @@ fn projection_renumbers_fields() {
         &projected,
         vec![full.column(5).clone(), full.column(1).clone()],
     );
-    let bytes = encode(&projected, &[b.clone()]);
+    let bytes = encode(&projected, std::slice::from_ref(&b));
     // Row 1 starts with field 1 (decimal, wire type 2) then field 2 (string).
     assert_eq!(&bytes[..9], hex("0a 05 31 32 2e 33 34 12 05").as_slice());
     assert_eq!(decode(&projected, &bytes, 10), vec![b.clone()]);
@@ -667,10 +683,8 @@ fn encoder_rejects_wrong_schema() {
     let mut out = vec![0xAA];
     let mut arrays = rows.columns().to_vec();
     arrays[0] = Arc::new(Int32Array::from(vec![1, 2, 3]));
-    let wrong = RecordBatch::try_from_iter(
-        columns.iter().map(|c| c.name.clone()).zip(arrays),
-    )
-    .unwrap();
+    let wrong =
+        RecordBatch::try_from_iter(columns.iter().map(|c| c.name.clone()).zip(arrays)).unwrap();
     match enc.write_batch(&wrong, &mut out) {
         Err(CodecError::SchemaMismatch {
             column,
@@ -841,12 +855,13 @@ fn bad_record_crc() {
     }
     // A corrupted CRC in the second record.
     let mut v = hex(VECTOR_A);
-    let at = v.windows(5).position(|w| w == hex("dd c5 8d 9e 09")).unwrap();
+    let at = v
+        .windows(5)
+        .position(|w| w == hex("dd c5 8d 9e 09"))
+        .unwrap();
     v[at] = 0xde;
     match decode_err(&schema_a(), &v) {
-        CodecError::RecordCrcMismatch {
-            record, actual, ..
-        } => {
+        CodecError::RecordCrcMismatch { record, actual, .. } => {
             assert_eq!(record, 1);
             assert_eq!(actual, 0x93C3_62DD);
         }
@@ -868,7 +883,10 @@ fn bad_stream_crc() {
 #[test]
 fn count_mismatch() {
     let mut v = hex(VECTOR_A);
-    let at = v.windows(5).position(|w| w == hex("f0 ff ff 7f 06")).unwrap();
+    let at = v
+        .windows(5)
+        .position(|w| w == hex("f0 ff ff 7f 06"))
+        .unwrap();
     v[at + 4] = 0x04;
     assert!(matches!(
         decode_err(&schema_a(), &v),
@@ -997,13 +1015,21 @@ fn oversized_lengths_are_rejected_before_allocating() {
     let dec = RecordDecoder::with_limits(&columns, 4, limits.clone());
     assert!(matches!(
         decode_with_err(dec, &hex("0a 05 61 62 63 64 65")),
-        CodecError::FieldTooLarge { len: 5, limit: 4, .. }
+        CodecError::FieldTooLarge {
+            len: 5,
+            limit: 4,
+            ..
+        }
     ));
     let columns = cols(&[("a", "array<bigint>")]);
     let dec = RecordDecoder::with_limits(&columns, 4, limits);
     assert!(matches!(
         decode_with_err(dec, &hex("0a 04 00 02 00 02 00 02 00 02")),
-        CodecError::CollectionTooLong { len: 4, limit: 3, .. }
+        CodecError::CollectionTooLong {
+            len: 4,
+            limit: 3,
+            ..
+        }
     ));
     let columns = cols(&[("m", "map<bigint,bigint>")]);
     assert!(matches!(
@@ -1053,7 +1079,10 @@ fn trailing_bytes_after_footer() {
     let v = hex("f0 ff ff 7f 00 f8 ff ff 7f 00 f0 ff ff 7f 00 f8 ff ff 7f 00");
     assert!(matches!(
         decode_err(&schema_a(), &v),
-        CodecError::TrailingBytes { offset: 10, count: 10 }
+        CodecError::TrailingBytes {
+            offset: 10,
+            count: 10
+        }
     ));
 }
 
@@ -1131,7 +1160,8 @@ fn invalid_values() {
         v.extend_from_slice(value);
         decode_err(&columns, &v)
     };
-    let is_invalid = |e: CodecError| matches!(e, CodecError::InvalidValue { ref column, .. } if column == "c");
+    let is_invalid =
+        |e: CodecError| matches!(e, CodecError::InvalidValue { ref column, .. } if column == "c");
     assert!(is_invalid(check("tinyint", &zz(128), 0)));
     assert!(is_invalid(check("smallint", &zz(-40_000), 0)));
     assert!(is_invalid(check("int", &zz(1 << 31), 0)));
@@ -1170,7 +1200,10 @@ fn invalid_decimals() {
             ..
         } => {
             assert_eq!((column.as_str(), text.as_str()), ("d", "abc"));
-            assert_eq!((precision, scale, reason), (10, 2, "is not a decimal number"));
+            assert_eq!(
+                (precision, scale, reason),
+                (10, 2, "is not a decimal number")
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -1281,7 +1314,11 @@ fn metrics_trailer() {
     assert!(decode(&columns, &build(0), 4).is_empty());
     let v = build(0);
     for k in 0..=v.len() {
-        assert!(decode_chunks(&columns, [&v[..k], &v[k..]], 4).unwrap().is_empty());
+        assert!(
+            decode_chunks(&columns, [&v[..k], &v[k..]], 4)
+                .unwrap()
+                .is_empty()
+        );
     }
     assert!(matches!(
         decode_err(&columns, &build(1)),
@@ -1331,14 +1368,18 @@ fn all_null_record_is_only_the_end_marker() {
         .map(|c| arrow_array::new_null_array(&c.ty.to_arrow(), 1))
         .collect();
     let b = batch(&columns, nulls);
-    let bytes = encode(&columns, &[b.clone()]);
+    let bytes = encode(&columns, std::slice::from_ref(&b));
     assert_eq!(&bytes[..5], hex("80 c0 ff 7f 00").as_slice());
     assert_eq!(decode(&columns, &bytes, 1), vec![b]);
 }
 
 #[test]
 fn extreme_timestamps_roundtrip() {
-    let columns = cols(&[("t", "timestamp"), ("n", "timestamp_ntz"), ("d", "datetime")]);
+    let columns = cols(&[
+        ("t", "timestamp"),
+        ("n", "timestamp_ntz"),
+        ("d", "datetime"),
+    ]);
     let b = batch(
         &columns,
         vec![
@@ -1346,9 +1387,13 @@ fn extreme_timestamps_roundtrip() {
                 TimestampNanosecondArray::from(vec![i64::MIN, i64::MAX, -1]).with_timezone("UTC"),
             ),
             Arc::new(TimestampNanosecondArray::from(vec![i64::MAX, i64::MIN, 1])),
-            Arc::new(TimestampMillisecondArray::from(vec![i64::MIN, i64::MAX, -1])),
+            Arc::new(TimestampMillisecondArray::from(vec![
+                i64::MIN,
+                i64::MAX,
+                -1,
+            ])),
         ],
     );
-    let bytes = encode(&columns, &[b.clone()]);
+    let bytes = encode(&columns, std::slice::from_ref(&b));
     assert_eq!(decode(&columns, &bytes, 10), vec![b]);
 }

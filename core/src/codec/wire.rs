@@ -128,7 +128,6 @@ pub fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, WireError> {
     }
 }
 
-
 fn read_varint_slow(buf: &[u8], pos: &mut usize) -> Result<u64, WireError> {
     let start = *pos;
     if let Some(bytes) = buf.get(start..start + MAX_VARINT_LEN) {
@@ -186,9 +185,7 @@ pub fn put_crc_varint(out: &mut Vec<u8>, crc: u32) {
 #[inline]
 pub fn read_fixed<const N: usize>(buf: &[u8], pos: &mut usize) -> Result<[u8; N], WireError> {
     let p = *pos;
-    let bytes = buf
-        .get(p..p.wrapping_add(N))
-        .ok_or(WireError::Incomplete)?;
+    let bytes = buf.get(p..p.wrapping_add(N)).ok_or(WireError::Incomplete)?;
     let mut a = [0u8; N];
     a.copy_from_slice(bytes);
     *pos = p + N;
@@ -221,7 +218,10 @@ mod tests {
             assert_eq!(pos, out.len());
             for cut in 0..out.len() {
                 let mut pos = 0;
-                assert_eq!(read_varint(&out[..cut], &mut pos), Err(WireError::Incomplete));
+                assert_eq!(
+                    read_varint(&out[..cut], &mut pos),
+                    Err(WireError::Incomplete)
+                );
                 assert_eq!(pos, 0);
             }
         }
@@ -230,10 +230,7 @@ mod tests {
     #[test]
     fn varint_overflow() {
         let mut pos = 0;
-        assert_eq!(
-            read_varint(&[0xff; 11], &mut pos),
-            Err(WireError::Overflow)
-        );
+        assert_eq!(read_varint(&[0xff; 11], &mut pos), Err(WireError::Overflow));
         let mut bad = vec![0xff; 9];
         bad.push(0x02);
         assert_eq!(read_varint(&bad, &mut 0), Err(WireError::Overflow));
