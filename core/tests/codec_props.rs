@@ -422,7 +422,7 @@ fn config(cases: u32) -> ProptestConfig {
 }
 
 proptest! {
-    #![proptest_config(config(500))]
+    #![proptest_config(config(400))]
 
     #[test]
     fn roundtrip_random_schemas(
@@ -477,7 +477,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(1500))]
+    #![proptest_config(config(1000))]
 
     #[test]
     fn random_bytes_never_panic(

@@ -323,4 +323,67 @@ mod tests {
             );
         }
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn text(v: i128, s: u8) -> String {
+            let mut buf = [0u8; MAX_DECIMAL_TEXT];
+            let start = format_decimal(v, s, &mut buf);
+            String::from_utf8(buf[start..].to_vec()).unwrap()
+        }
+
+        fn value() -> impl Strategy<Value = (u8, u8, i128)> {
+            (1u8..=38)
+                .prop_flat_map(|p| (Just(p), 0..=p.min(18)))
+                .prop_flat_map(|(p, s)| {
+                    let max = POW10[usize::from(p)] as i128 - 1;
+                    (Just(p), Just(s), prop_oneof![-max..=max, -99i128..=99])
+                })
+                .prop_map(|(p, s, v)| {
+                    let max = POW10[usize::from(p)] as i128 - 1;
+                    (p, s, v.clamp(-max, max))
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn plain_text_roundtrips((p, s, v) in value()) {
+                prop_assert_eq!(parse_decimal(text(v, s).as_bytes(), p, s), Ok(v));
+            }
+
+            #[test]
+            fn exponent_and_padding_forms((p, s, v) in value(), pad in 0usize..25, shift in 0i64..5) {
+                // Digits with an explicit exponent: |v| * 10^-s written as D E -s.
+                let digits = v.unsigned_abs().to_string();
+                let sign = if v < 0 { "-" } else { "" };
+                let sci = format!("{sign}{digits}E{}", -i64::from(s));
+                prop_assert_eq!(parse_decimal(sci.as_bytes(), p, s), Ok(v));
+                // Trailing zeros after the point do not change the value.
+                let padded = format!("{}{}{}", text(v, s), if s == 0 { "." } else { "" }, "0".repeat(pad));
+                prop_assert_eq!(parse_decimal(padded.as_bytes(), p, s), Ok(v));
+                // Moving digits into the exponent does not change the value.
+                let moved = format!("{sign}{digits}{}E{}", "0".repeat(shift as usize), -i64::from(s) - shift);
+                prop_assert_eq!(parse_decimal(moved.as_bytes(), p, s), Ok(v));
+            }
+
+            #[test]
+            fn extra_digit_rounds_half_up((p, s, v) in value(), d in 0u8..10) {
+                prop_assume!(s < 38);
+                // v at scale s followed by one more digit d: rounds away from zero when d >= 5.
+                let t = format!("{}{}{}", text(v, s), if s == 0 { "." } else { "" }, d);
+                let away = i128::from(d >= 5);
+                let expected = if v < 0 || (v == 0 && t.starts_with('-')) { v - away } else { v + away };
+                let got = parse_decimal(t.as_bytes(), p, s);
+                if fits_precision(expected, p) {
+                    prop_assert_eq!(got, Ok(expected));
+                } else {
+                    prop_assert_eq!(got, Err("does not fit"));
+                }
+            }
+        }
+    }
 }
