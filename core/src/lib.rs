@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod codec;
 pub mod http;
 pub mod machine;
 pub mod options;
