@@ -8,5 +8,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
+pub mod codec;
 pub mod http;
+pub mod machine;
+pub mod options;
+pub mod time;
 pub mod types;
