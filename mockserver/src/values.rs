@@ -280,10 +280,13 @@ pub fn build_array(ty: &OdpsType, vals: &[Value]) -> Result<ArrayRef, ValueError
                 out.push(match v {
                     Value::Null => None,
                     Value::SecNanos(s, n) => {
-                        let days = i32::try_from(s.div_euclid(86_400))
+                        // Same convention as the codec: whole days of the total and the
+                        // remaining nanoseconds, both with the sign of the total.
+                        let total = *s as i128 * 1_000_000_000 + *n as i128;
+                        let day = 86_400_000_000_000i128;
+                        let days = i32::try_from(total / day)
                             .map_err(|_| ValueError("interval out of range".into()))?;
-                        let nanos = s.rem_euclid(86_400) * 1_000_000_000 + *n as i64;
-                        Some(IntervalMonthDayNano::new(0, days, nanos))
+                        Some(IntervalMonthDayNano::new(0, days, (total % day) as i64))
                     }
                     other => return mismatch(ty, other),
                 });

@@ -13,8 +13,12 @@ pub mod route;
 
 use std::collections::{BTreeMap, VecDeque};
 
+use std::time::Duration;
+
 use bytes::Bytes;
+use maxc_core::auth;
 use maxc_core::http::{Request, Response};
+use maxc_core::time::WallClock;
 use serde::Serialize;
 
 use crate::catalog::{Catalog, SegmentStore};
@@ -506,9 +510,32 @@ impl Service {
         reply
     }
 
-    fn check_auth(&mut self, _req: &Request, _route: &Route) -> Result<(), MockError> {
-        // Signature verification arrives with maxc_core::auth (phase 2).
-        Ok(())
+    /// Verifies the request signature (v2 or v4) against the configured accounts; the
+    /// canonical resource is the path relative to the layout's endpoint.
+    fn check_auth(&mut self, req: &Request, route: &Route) -> Result<(), MockError> {
+        if !self.cfg.auth {
+            return Ok(());
+        }
+        let signed = Request {
+            method: req.method,
+            service: req.service,
+            path: route.path.clone(),
+            query: req.query.clone(),
+            headers: req.headers.clone(),
+            body: Bytes::new(),
+        };
+        let now = WallClock::from_unix_millis(self.now.epoch_ms());
+        let skew = Duration::from_millis(self.cfg.max_clock_skew_ms.max(0) as u64);
+        match auth::verify(&signed, &self.cfg.accounts, now, skew) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let layer = match route.layout {
+                    Layout::Tunnel => maxc_core::http::Service::Tunnel,
+                    _ => maxc_core::http::Service::Rest,
+                };
+                Err(MockError::new(e.http_status(), e.code_for(layer), e.to_string()))
+            }
+        }
     }
 
     fn dispatch(&mut self, req: &Request, route: &Route, ctx: &Ctx) -> Result<Response, MockError> {
