@@ -229,7 +229,11 @@ impl Table {
         self.data
             .segments
             .iter()
-            .chain(self.partitions.values().flat_map(|p| p.data.segments.iter()))
+            .chain(
+                self.partitions
+                    .values()
+                    .flat_map(|p| p.data.segments.iter()),
+            )
             .copied()
     }
 
@@ -321,7 +325,12 @@ impl Catalog {
     }
 
     /// A table.
-    pub fn table(&self, project: &str, schema: Option<&str>, name: &str) -> Result<&Table, MockError> {
+    pub fn table(
+        &self,
+        project: &str,
+        schema: Option<&str>,
+        name: &str,
+    ) -> Result<&Table, MockError> {
         self.project(project)?
             .schemas
             .get(&schema.unwrap_or(DEFAULT_SCHEMA).to_ascii_lowercase())
@@ -367,7 +376,10 @@ impl Catalog {
                 None => {
                     return Err(MockError::not_found(
                         "NoSuchSchema",
-                        format!("Schema not found - '{project}.{}'", schema.unwrap_or(DEFAULT_SCHEMA)),
+                        format!(
+                            "Schema not found - '{project}.{}'",
+                            schema.unwrap_or(DEFAULT_SCHEMA)
+                        ),
                     ));
                 }
             }
@@ -427,7 +439,9 @@ impl Segment {
                 .iter()
                 .position(|s| s.name.eq_ignore_ascii_case(&c.name));
             match pos.and_then(|p| self.batch.columns().get(p)) {
-                Some(a) if a.data_type().equals_datatype(&c.ty.to_arrow()) => arrays.push(a.clone()),
+                Some(a) if a.data_type().equals_datatype(&c.ty.to_arrow()) => {
+                    arrays.push(a.clone())
+                }
                 Some(_) => {
                     return Err(MockError::internal(format!(
                         "stored column `{}` has a different type than the table",

@@ -128,7 +128,11 @@ mod tests {
         let r = e.to_rest("RID", "host");
         assert_eq!(r.status, 404);
         let text = std::str::from_utf8(&r.body).unwrap();
-        for tag in ["<Code>NoSuchTable</Code>", "<RequestId>RID</RequestId>", "<HostId>host</HostId>"] {
+        for tag in [
+            "<Code>NoSuchTable</Code>",
+            "<RequestId>RID</RequestId>",
+            "<HostId>host</HostId>",
+        ] {
             assert!(text.contains(tag), "{text}");
         }
         assert!(text.contains("t&lt;1&gt;"));

@@ -270,12 +270,17 @@ fn matches(s: &FaultSpec, r: &Route) -> bool {
         return false;
     }
     if let Some(want) = &s.partition {
-        let (Ok(w), Some(Ok(h))) = (PartSpec::parse(want), r.partition.as_deref().map(PartSpec::parse)) else {
+        let (Ok(w), Some(Ok(h))) = (
+            PartSpec::parse(want),
+            r.partition.as_deref().map(PartSpec::parse),
+        ) else {
             return false;
         };
         let norm = |p: PartSpec| {
             let mut v: Vec<(String, String)> =
-                p.0.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+                p.0.into_iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                    .collect();
             v.sort();
             v
         };
@@ -317,12 +322,18 @@ mod tests {
         assert!(e.evaluate(&r).is_none());
         assert_eq!(e.evaluate(&r).unwrap().effect, FaultEffect::BadGateway);
         assert!(e.evaluate(&r).is_none());
-        assert!(e.evaluate(&route(Operation::CommitUpload, "t", None)).is_none());
+        assert!(
+            e.evaluate(&route(Operation::CommitUpload, "t", None))
+                .is_none()
+        );
         e.add(spec(serde_json::json!({"operation": ["commit_upload", "get_upload"], "times": 2,
             "table": "T", "partition": "ds='1'", "effect": {"type": "throttle", "retry_after_secs": 3}})))
             .unwrap();
         let c = route(Operation::CommitUpload, "t", Some("ds=1"));
-        assert!(e.evaluate(&route(Operation::CommitUpload, "t", Some("ds=2"))).is_none());
+        assert!(
+            e.evaluate(&route(Operation::CommitUpload, "t", Some("ds=2")))
+                .is_none()
+        );
         assert!(e.evaluate(&c).is_some());
         assert!(e.evaluate(&c).is_some());
         assert!(e.evaluate(&c).is_none());
@@ -334,10 +345,14 @@ mod tests {
     fn probability_replays() {
         let run = |seed| {
             let mut e = FaultEngine::new(seed);
-            e.add(spec(serde_json::json!({"probability": 0.5, "effect": {"type": "delay", "ms": 5}})))
-                .unwrap();
+            e.add(spec(
+                serde_json::json!({"probability": 0.5, "effect": {"type": "delay", "ms": 5}}),
+            ))
+            .unwrap();
             let r = route(Operation::GetTable, "t", None);
-            (0..64).map(|_| e.evaluate(&r).is_some()).collect::<Vec<_>>()
+            (0..64)
+                .map(|_| e.evaluate(&r).is_some())
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(7), run(7));
         let fired = run(7).iter().filter(|x| **x).count();
@@ -355,6 +370,9 @@ mod tests {
         ] {
             assert!(e.add(spec(bad)).is_err());
         }
-        assert!(serde_json::from_value::<FaultSpec>(serde_json::json!({"effect": {"type": "nope"}})).is_err());
+        assert!(
+            serde_json::from_value::<FaultSpec>(serde_json::json!({"effect": {"type": "nope"}}))
+                .is_err()
+        );
     }
 }

@@ -94,17 +94,18 @@ async fn handle(State(app): State<App>, req: axum::extract::Request) -> axum::re
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".to_string());
     let method = convert_method(&parts.method);
-    let mut mreq = match Request::from_path_and_query(method.unwrap_or(Method::Get), Layer::Tunnel, &pq) {
-        Ok(r) => r,
-        Err(_) => {
-            let path = pq.split('?').next().unwrap_or("/").to_string();
-            let bare = Request::new(Method::Get, Layer::Tunnel, path);
-            let err = MockError::bad_request("InvalidURI", "Couldn't parse the specified URI.");
-            let now = (app.clock)();
-            let resp = lock(&app.service).reject(&bare, err, now);
-            return to_axum(resp, WireEffect::None);
-        }
-    };
+    let mut mreq =
+        match Request::from_path_and_query(method.unwrap_or(Method::Get), Layer::Tunnel, &pq) {
+            Ok(r) => r,
+            Err(_) => {
+                let path = pq.split('?').next().unwrap_or("/").to_string();
+                let bare = Request::new(Method::Get, Layer::Tunnel, path);
+                let err = MockError::bad_request("InvalidURI", "Couldn't parse the specified URI.");
+                let now = (app.clock)();
+                let resp = lock(&app.service).reject(&bare, err, now);
+                return to_axum(resp, WireEffect::None);
+            }
+        };
     for (k, v) in &parts.headers {
         let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
         mreq.headers.append(k.as_str(), v);
@@ -115,7 +116,11 @@ async fn handle(State(app): State<App>, req: axum::extract::Request) -> axum::re
         mreq.headers.set("host", a.as_str());
     }
     let Some(_) = method else {
-        let err = MockError::new(405, "MethodNotAllowed", format!("method {} is not supported", parts.method));
+        let err = MockError::new(
+            405,
+            "MethodNotAllowed",
+            format!("method {} is not supported", parts.method),
+        );
         let now = (app.clock)();
         let resp = lock(&app.service).reject(&mreq, err, now);
         return to_axum(resp, WireEffect::None);
@@ -140,12 +145,17 @@ async fn handle(State(app): State<App>, req: axum::extract::Request) -> axum::re
     match Limited::new(body, app.max_body).collect().await {
         Ok(c) => mreq.body = c.to_bytes(),
         Err(e) => {
-            let err = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            let err = if e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 too_big()
             } else {
                 MockError::bad_request(
                     "IncompleteBody",
-                    format!("You did not provide the number of bytes specified by the Content-Length HTTP header: {e}"),
+                    format!(
+                        "You did not provide the number of bytes specified by the Content-Length HTTP header: {e}"
+                    ),
                 )
             };
             let now = (app.clock)();
@@ -160,7 +170,8 @@ async fn handle(State(app): State<App>, req: axum::extract::Request) -> axum::re
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "service task failed");
-                let resp = maxc_core::http::Response::new(500, Bytes::from_static(b"internal error"));
+                let resp =
+                    maxc_core::http::Response::new(500, Bytes::from_static(b"internal error"));
                 return to_axum(resp, WireEffect::None);
             }
         }
@@ -211,7 +222,10 @@ impl HttpBody for CutBody {
     type Data = Bytes;
     type Error = io::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         if let Some(d) = self.data.take()
             && !d.is_empty()
         {
@@ -246,7 +260,10 @@ impl std::error::Error for DropConnection {}
 
 /// Calls the router for one hyper request; a `DropBeforeResponse` effect becomes an
 /// error, which makes hyper close the connection without answering.
-pub async fn call(router: Router, req: hyper::Request<hyper::body::Incoming>) -> Result<axum::response::Response, DropConnection> {
+pub async fn call(
+    router: Router,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<axum::response::Response, DropConnection> {
     let resp = match router.oneshot(req.map(Body::new)).await {
         Ok(r) => r,
         Err(never) => match never {},

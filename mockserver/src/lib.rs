@@ -39,7 +39,7 @@ pub mod xml;
 pub use error::MockError;
 pub use server::{MockConfig, MockServer, MockServerHandle, serve};
 pub use service::{
-    DEFAULT_ACCESS_ID, DEFAULT_ACCESS_KEY, DEFAULT_PROJECT, Operation, Reply, Service, ServiceConfig,
-    WireEffect,
+    DEFAULT_ACCESS_ID, DEFAULT_ACCESS_KEY, DEFAULT_PROJECT, Operation, Reply, Service,
+    ServiceConfig, WireEffect,
 };
 pub use time::MockTime;

@@ -183,14 +183,23 @@ pub fn tables_xml(tables: &[(&Table, &str)], marker: &str, max_items: usize) -> 
 }
 
 /// The partition list document.
-pub fn partitions_xml(t: &Table, parts: &[&Partition], marker: &str, max_items: usize, names_only: bool) -> String {
+pub fn partitions_xml(
+    t: &Table,
+    parts: &[&Partition],
+    marker: &str,
+    max_items: usize,
+    names_only: bool,
+) -> String {
     let mut out = format!("{XML_DECL}<Partitions>");
     out.push_str(&elem("Marker", marker));
     out.push_str(&elem("MaxItems", &max_items.to_string()));
     for p in parts {
         out.push_str("<Partition>");
         if names_only {
-            out.push_str(&elem("Name", &spec_path(&t.schema.partition_columns, &p.values)));
+            out.push_str(&elem(
+                "Name",
+                &spec_path(&t.schema.partition_columns, &p.values),
+            ));
         } else {
             for (c, v) in t.schema.partition_columns.iter().zip(&p.values) {
                 out.push_str(&format!(
@@ -201,8 +210,14 @@ pub fn partitions_xml(t: &Table, parts: &[&Partition], marker: &str, max_items: 
             }
             out.push_str(&elem("CreationTime", &secs(p.created_ms).to_string()));
             out.push_str(&elem("LastDDLTime", &secs(p.last_ddl_ms).to_string()));
-            out.push_str(&elem("LastModifiedTime", &secs(p.last_modified_ms).to_string()));
-            out.push_str(&elem("LastAccessTime", &secs(p.last_modified_ms).to_string()));
+            out.push_str(&elem(
+                "LastModifiedTime",
+                &secs(p.last_modified_ms).to_string(),
+            ));
+            out.push_str(&elem(
+                "LastAccessTime",
+                &secs(p.last_modified_ms).to_string(),
+            ));
             out.push_str(&elem("PartitionSize", &p.data.bytes.to_string()));
             out.push_str(&elem("PartitionRecordCount", &p.data.rows.to_string()));
         }

@@ -22,7 +22,11 @@ use crate::storage::DirDisk;
 ///
 /// Each connection runs on its own task; a fault effect that drops a connection closes
 /// only that connection.
-pub async fn serve<L>(mut listener: L, app: App, shutdown: impl Future<Output = ()> + Send) -> io::Result<()>
+pub async fn serve<L>(
+    mut listener: L,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send,
+) -> io::Result<()>
 where
     L: Listener,
 {
@@ -123,18 +127,27 @@ impl MockServer {
         let service = match &cfg.data_dir {
             Some(dir) => {
                 let disk = DirDisk::open(dir).map_err(io::Error::other)?;
-                Service::with_disk(cfg.service.clone(), Box::new(disk), now).map_err(io::Error::other)?
+                Service::with_disk(cfg.service.clone(), Box::new(disk), now)
+                    .map_err(io::Error::other)?
             }
             None => Service::new(cfg.service.clone(), now),
         };
         let service: SharedService = Arc::new(Mutex::new(service));
         if let Some(path) = &cfg.fixtures {
-            let text = std::fs::read(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-            let f: Fixtures = serde_json::from_slice(&text)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))?;
-            lock(&service)
-                .load_fixtures(&f, now)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))?;
+            let text = std::fs::read(path)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            let f: Fixtures = serde_json::from_slice(&text).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            })?;
+            lock(&service).load_fixtures(&f, now).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            })?;
         }
         let listener = tokio::net::TcpListener::bind((cfg.host.as_str(), cfg.port)).await?;
         let addr = listener.local_addr()?;
@@ -154,8 +167,20 @@ impl MockServer {
             shutdown: Some(tx),
             task: Some(task),
             project: cfg.service.project.clone(),
-            access_id: cfg.service.accounts.keys().next().cloned().unwrap_or_default(),
-            access_key: cfg.service.accounts.values().next().cloned().unwrap_or_default(),
+            access_id: cfg
+                .service
+                .accounts
+                .keys()
+                .next()
+                .cloned()
+                .unwrap_or_default(),
+            access_key: cfg
+                .service
+                .accounts
+                .values()
+                .next()
+                .cloned()
+                .unwrap_or_default(),
         })
     }
 }

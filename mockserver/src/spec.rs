@@ -39,7 +39,11 @@ impl PartSpec {
             while i < chars.len() && chars[i] != '=' && chars[i] != ',' && chars[i] != '/' {
                 i += 1;
             }
-            let key: String = chars[start..i].iter().collect::<String>().trim().to_string();
+            let key: String = chars[start..i]
+                .iter()
+                .collect::<String>()
+                .trim()
+                .to_string();
             let key = key.trim_matches('`').to_string();
             if key.is_empty() {
                 return Err(format!("empty partition column name in `{text}`"));
@@ -80,7 +84,11 @@ impl PartSpec {
                 while i < chars.len() && chars[i] != ',' && chars[i] != '/' {
                     i += 1;
                 }
-                chars[start..i].iter().collect::<String>().trim().to_string()
+                chars[start..i]
+                    .iter()
+                    .collect::<String>()
+                    .trim()
+                    .to_string()
             };
             if value.is_empty() {
                 return Err(format!("empty value for partition column `{key}`"));
@@ -209,7 +217,10 @@ mod tests {
 
     #[test]
     fn parses_all_forms() {
-        let want = PartSpec(vec![("ds".into(), "20240101".into()), ("hr".into(), "08".into())]);
+        let want = PartSpec(vec![
+            ("ds".into(), "20240101".into()),
+            ("hr".into(), "08".into()),
+        ]);
         for t in [
             "ds=20240101,hr=08",
             "ds='20240101',hr='08'",
@@ -237,7 +248,11 @@ mod tests {
         let s = PartSpec::parse("HR=1,ds=2").unwrap();
         assert_eq!(s.resolve(&cols).unwrap(), vec!["2", "1"]);
         assert!(PartSpec::parse("ds=2").unwrap().resolve(&cols).is_err());
-        assert!(PartSpec::parse("ds=2").unwrap().matches(&cols, &["2".into(), "9".into()]));
+        assert!(
+            PartSpec::parse("ds=2")
+                .unwrap()
+                .matches(&cols, &["2".into(), "9".into()])
+        );
         assert_eq!(spec_text(&cols, &["a".into(), "b".into()]), "ds=a,hr=b");
     }
 }

@@ -246,7 +246,11 @@ pub fn segment_id(file: &str) -> Option<u64> {
 
 /// Encodes a segment as an Arrow IPC file (one record batch; the schema carries the
 /// MaxCompute type of each column in its field metadata).
-pub fn encode_segment(batch: &RecordBatch, columns: &[Column], id: u64) -> Result<Vec<u8>, StorageError> {
+pub fn encode_segment(
+    batch: &RecordBatch,
+    columns: &[Column],
+    id: u64,
+) -> Result<Vec<u8>, StorageError> {
     let corrupt = |e: arrow_schema::ArrowError| StorageError::Corrupt {
         path: segment_file(id),
         reason: e.to_string(),
@@ -267,14 +271,19 @@ pub fn encode_segment(batch: &RecordBatch, columns: &[Column], id: u64) -> Resul
 }
 
 /// Decodes a segment file: the rows and their columns.
-pub fn decode_segment(bytes: Vec<u8>, name: &str) -> Result<(RecordBatch, Vec<Column>), StorageError> {
+pub fn decode_segment(
+    bytes: Vec<u8>,
+    name: &str,
+) -> Result<(RecordBatch, Vec<Column>), StorageError> {
     let corrupt = |reason: String| StorageError::Corrupt {
         path: name.to_string(),
         reason,
     };
-    let reader = FileReader::try_new(Cursor::new(bytes), None).map_err(|e| corrupt(e.to_string()))?;
+    let reader =
+        FileReader::try_new(Cursor::new(bytes), None).map_err(|e| corrupt(e.to_string()))?;
     let schema = reader.schema();
-    let columns = maxc_core::types::arrow::columns_from_arrow(&schema).map_err(|e| corrupt(e.to_string()))?;
+    let columns =
+        maxc_core::types::arrow::columns_from_arrow(&schema).map_err(|e| corrupt(e.to_string()))?;
     let mut batches = Vec::new();
     for b in reader {
         batches.push(b.map_err(|e| corrupt(e.to_string()))?);

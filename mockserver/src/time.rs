@@ -222,7 +222,10 @@ mod tests {
 
     #[test]
     fn rfc1123_round_trip() {
-        assert_eq!(format_rfc1123(1_704_067_200), "Mon, 01 Jan 2024 00:00:00 GMT");
+        assert_eq!(
+            format_rfc1123(1_704_067_200),
+            "Mon, 01 Jan 2024 00:00:00 GMT"
+        );
         assert_eq!(
             parse_rfc1123("Mon, 01 Jan 2024 00:00:00 GMT"),
             Some(1_704_067_200)

@@ -71,9 +71,12 @@ fn verr<T>(m: impl Into<String>) -> Result<T, ValueError> {
 }
 
 fn downcast<'a, T: 'static>(a: &'a dyn Array, what: &str) -> Result<&'a T, ValueError> {
-    a.as_any()
-        .downcast_ref::<T>()
-        .ok_or_else(|| ValueError(format!("expected an Arrow {what} array, found {}", a.data_type())))
+    a.as_any().downcast_ref::<T>().ok_or_else(|| {
+        ValueError(format!(
+            "expected an Arrow {what} array, found {}",
+            a.data_type()
+        ))
+    })
 }
 
 /// The value at `row` of an array holding type `ty`.
@@ -98,25 +101,32 @@ pub fn value_at(a: &dyn Array, ty: &OdpsType, row: usize) -> Result<Value, Value
         OdpsType::Char(_) | OdpsType::Varchar(_) | OdpsType::String | OdpsType::Json => {
             Value::Text(downcast::<StringArray>(a, "utf8")?.value(row).to_string())
         }
-        OdpsType::Binary => Value::Binary(downcast::<BinaryArray>(a, "binary")?.value(row).to_vec()),
+        OdpsType::Binary => {
+            Value::Binary(downcast::<BinaryArray>(a, "binary")?.value(row).to_vec())
+        }
         OdpsType::Date => Value::Date(downcast::<Date32Array>(a, "date32")?.value(row)),
         OdpsType::DateTime => {
             Value::DateTime(downcast::<TimestampMillisecondArray>(a, "timestamp(ms)")?.value(row))
         }
         OdpsType::Timestamp | OdpsType::TimestampNtz => {
             let ns = downcast::<TimestampNanosecondArray>(a, "timestamp(ns)")?.value(row);
-            Value::SecNanos(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as u32)
+            Value::SecNanos(
+                ns.div_euclid(1_000_000_000),
+                ns.rem_euclid(1_000_000_000) as u32,
+            )
         }
         OdpsType::IntervalDayTime => {
-            let v = downcast::<IntervalMonthDayNanoArray>(a, "interval(month_day_nano)")?.value(row);
+            let v =
+                downcast::<IntervalMonthDayNanoArray>(a, "interval(month_day_nano)")?.value(row);
             let total = v.days as i128 * 86_400_000_000_000 + v.nanoseconds as i128;
             let secs = total.div_euclid(1_000_000_000);
-            let secs = i64::try_from(secs).map_err(|_| ValueError("interval out of range".into()))?;
+            let secs =
+                i64::try_from(secs).map_err(|_| ValueError("interval out of range".into()))?;
             Value::SecNanos(secs, total.rem_euclid(1_000_000_000) as u32)
         }
-        OdpsType::IntervalYearMonth => {
-            Value::Int(downcast::<IntervalYearMonthArray>(a, "interval(year_month)")?.value(row) as i64)
-        }
+        OdpsType::IntervalYearMonth => Value::Int(
+            downcast::<IntervalYearMonthArray>(a, "interval(year_month)")?.value(row) as i64,
+        ),
         OdpsType::Array(elem) => {
             let l = downcast::<ListArray>(a, "list")?;
             let child = l.value(row);
@@ -132,7 +142,10 @@ pub fn value_at(a: &dyn Array, ty: &OdpsType, row: usize) -> Result<Value, Value
             let (keys, vals) = (entries.column(0), entries.column(1));
             let mut out = Vec::with_capacity(entries.len());
             for i in 0..entries.len() {
-                out.push((value_at(keys.as_ref(), kt, i)?, value_at(vals.as_ref(), vt, i)?));
+                out.push((
+                    value_at(keys.as_ref(), kt, i)?,
+                    value_at(vals.as_ref(), vt, i)?,
+                ));
             }
             Value::Map(out)
         }
@@ -151,7 +164,11 @@ pub fn value_at(a: &dyn Array, ty: &OdpsType, row: usize) -> Result<Value, Value
 }
 
 /// One row of a batch whose columns are `columns` (matched by position).
-pub fn row_values(batch: &RecordBatch, columns: &[Column], row: usize) -> Result<Vec<Value>, ValueError> {
+pub fn row_values(
+    batch: &RecordBatch,
+    columns: &[Column],
+    row: usize,
+) -> Result<Vec<Value>, ValueError> {
     columns
         .iter()
         .enumerate()
@@ -165,7 +182,9 @@ pub fn row_values(batch: &RecordBatch, columns: &[Column], row: usize) -> Result
 fn nulls_of(vals: &[Value]) -> Option<NullBuffer> {
     if vals.iter().any(|v| matches!(v, Value::Null)) {
         Some(NullBuffer::from(
-            vals.iter().map(|v| !matches!(v, Value::Null)).collect::<Vec<bool>>(),
+            vals.iter()
+                .map(|v| !matches!(v, Value::Null))
+                .collect::<Vec<bool>>(),
         ))
     } else {
         None
@@ -200,12 +219,34 @@ pub fn build_array(ty: &OdpsType, vals: &[Value]) -> Result<ArrayRef, ValueError
     };
     Ok(match ty {
         OdpsType::Boolean => prim!(BooleanArray, Bool, |x: &bool| Ok::<_, ValueError>(*x)),
-        OdpsType::TinyInt => prim!(Int8Array, Int, |x: &i64| int_range(x, i8::MIN as i64, i8::MAX as i64).map(|v| v as i8)),
-        OdpsType::SmallInt => prim!(Int16Array, Int, |x: &i64| int_range(x, i16::MIN as i64, i16::MAX as i64).map(|v| v as i16)),
-        OdpsType::Int => prim!(Int32Array, Int, |x: &i64| int_range(x, i32::MIN as i64, i32::MAX as i64).map(|v| v as i32)),
+        OdpsType::TinyInt => prim!(Int8Array, Int, |x: &i64| int_range(
+            x,
+            i8::MIN as i64,
+            i8::MAX as i64
+        )
+        .map(|v| v as i8)),
+        OdpsType::SmallInt => prim!(Int16Array, Int, |x: &i64| int_range(
+            x,
+            i16::MIN as i64,
+            i16::MAX as i64
+        )
+        .map(|v| v as i16)),
+        OdpsType::Int => prim!(Int32Array, Int, |x: &i64| int_range(
+            x,
+            i32::MIN as i64,
+            i32::MAX as i64
+        )
+        .map(|v| v as i32)),
         OdpsType::BigInt => prim!(Int64Array, Int, |x: &i64| Ok::<_, ValueError>(*x)),
-        OdpsType::IntervalYearMonth => prim!(IntervalYearMonthArray, Int, |x: &i64| int_range(x, i32::MIN as i64, i32::MAX as i64).map(|v| v as i32)),
-        OdpsType::Float => prim!(Float32Array, Float, |x: &f64| Ok::<_, ValueError>(*x as f32)),
+        OdpsType::IntervalYearMonth => prim!(IntervalYearMonthArray, Int, |x: &i64| int_range(
+            x,
+            i32::MIN as i64,
+            i32::MAX as i64
+        )
+        .map(|v| v as i32)),
+        OdpsType::Float => prim!(Float32Array, Float, |x: &f64| Ok::<_, ValueError>(
+            *x as f32
+        )),
         OdpsType::Double => prim!(Float64Array, Float, |x: &f64| Ok::<_, ValueError>(*x)),
         OdpsType::Decimal { precision, scale } => {
             let limit = 10i128.pow(*precision as u32);
@@ -232,7 +273,10 @@ pub fn build_array(ty: &OdpsType, vals: &[Value]) -> Result<ArrayRef, ValueError
                     Value::Text(s) => {
                         if let OdpsType::Varchar(n) | OdpsType::Char(n) = ty {
                             if s.chars().count() > *n as usize {
-                                return verr(format!("text of {} characters exceeds {ty}", s.chars().count()));
+                                return verr(format!(
+                                    "text of {} characters exceeds {ty}",
+                                    s.chars().count()
+                                ));
                             }
                         }
                         Some(s.as_str())
@@ -254,7 +298,10 @@ pub fn build_array(ty: &OdpsType, vals: &[Value]) -> Result<ArrayRef, ValueError
             Arc::new(BinaryArray::from(out))
         }
         OdpsType::Date => prim!(Date32Array, Date, |x: &i32| Ok::<_, ValueError>(*x)),
-        OdpsType::DateTime => prim!(TimestampMillisecondArray, DateTime, |x: &i64| Ok::<_, ValueError>(*x)),
+        OdpsType::DateTime => prim!(TimestampMillisecondArray, DateTime, |x: &i64| Ok::<
+            _,
+            ValueError,
+        >(*x)),
         OdpsType::Timestamp | OdpsType::TimestampNtz => {
             let mut out = Vec::with_capacity(vals.len());
             for v in vals {
@@ -263,7 +310,9 @@ pub fn build_array(ty: &OdpsType, vals: &[Value]) -> Result<ArrayRef, ValueError
                     Value::SecNanos(s, n) => Some(
                         s.checked_mul(1_000_000_000)
                             .and_then(|x| x.checked_add(*n as i64))
-                            .ok_or_else(|| ValueError(format!("timestamp {s}s out of the nanosecond range")))?,
+                            .ok_or_else(|| {
+                                ValueError(format!("timestamp {s}s out of the nanosecond range"))
+                            })?,
                     ),
                     other => return mismatch(ty, other),
                 });
@@ -311,8 +360,13 @@ pub fn build_array(ty: &OdpsType, vals: &[Value]) -> Result<ArrayRef, ValueError
             }
             let child = build_array(elem, &flat)?;
             Arc::new(
-                ListArray::try_new(field, OffsetBuffer::from_lengths(lens), child, nulls_of(vals))
-                    .map_err(|e| ValueError(e.to_string()))?,
+                ListArray::try_new(
+                    field,
+                    OffsetBuffer::from_lengths(lens),
+                    child,
+                    nulls_of(vals),
+                )
+                .map_err(|e| ValueError(e.to_string()))?,
             )
         }
         OdpsType::Map(kt, vt) => {
@@ -322,7 +376,8 @@ pub fn build_array(ty: &OdpsType, vals: &[Value]) -> Result<ArrayRef, ValueError
             let DataType::Struct(kv_fields) = entries_field.data_type().clone() else {
                 return verr("map entries are not a struct");
             };
-            let (mut ks, mut vs, mut lens) = (Vec::new(), Vec::new(), Vec::with_capacity(vals.len()));
+            let (mut ks, mut vs, mut lens) =
+                (Vec::new(), Vec::new(), Vec::with_capacity(vals.len()));
             for v in vals {
                 match v {
                     Value::Null => lens.push(0),
@@ -339,11 +394,21 @@ pub fn build_array(ty: &OdpsType, vals: &[Value]) -> Result<ArrayRef, ValueError
                     other => return mismatch(ty, other),
                 }
             }
-            let entries = StructArray::try_new(kv_fields, vec![build_array(kt, &ks)?, build_array(vt, &vs)?], None)
-                .map_err(|e| ValueError(e.to_string()))?;
+            let entries = StructArray::try_new(
+                kv_fields,
+                vec![build_array(kt, &ks)?, build_array(vt, &vs)?],
+                None,
+            )
+            .map_err(|e| ValueError(e.to_string()))?;
             Arc::new(
-                MapArray::try_new(entries_field, OffsetBuffer::from_lengths(lens), entries, nulls_of(vals), false)
-                    .map_err(|e| ValueError(e.to_string()))?,
+                MapArray::try_new(
+                    entries_field,
+                    OffsetBuffer::from_lengths(lens),
+                    entries,
+                    nulls_of(vals),
+                    false,
+                )
+                .map_err(|e| ValueError(e.to_string()))?,
             )
         }
         OdpsType::Struct(fields) => {
@@ -371,7 +436,8 @@ pub fn build_array(ty: &OdpsType, vals: &[Value]) -> Result<ArrayRef, ValueError
                 return verr("empty struct types are not supported");
             }
             Arc::new(
-                StructArray::try_new(afields, arrays, nulls_of(vals)).map_err(|e| ValueError(e.to_string()))?,
+                StructArray::try_new(afields, arrays, nulls_of(vals))
+                    .map_err(|e| ValueError(e.to_string()))?,
             )
         }
     })
@@ -388,9 +454,15 @@ pub fn build_batch(columns: &[Column], rows: &[Vec<Value>]) -> Result<RecordBatc
             .map(|r| r.get(i).cloned().unwrap_or(Value::Null))
             .collect();
         if !c.nullable && col.iter().any(|v| matches!(v, Value::Null)) {
-            return verr(format!("column `{}` is NOT NULL but a row has NULL", c.name));
+            return verr(format!(
+                "column `{}` is NOT NULL but a row has NULL",
+                c.name
+            ));
         }
-        arrays.push(build_array(&c.ty, &col).map_err(|e| ValueError(format!("column `{}`: {}", c.name, e.0)))?);
+        arrays.push(
+            build_array(&c.ty, &col)
+                .map_err(|e| ValueError(format!("column `{}`: {}", c.name, e.0)))?,
+        );
     }
     RecordBatch::try_new_with_options(
         schema,
@@ -417,7 +489,8 @@ pub fn parse_decimal(text: &str, precision: u8, scale: u8) -> Result<i128, Value
         None => (rest, 0),
     };
     let (ip, fp) = mant.split_once('.').unwrap_or((mant, ""));
-    if (ip.is_empty() && fp.is_empty()) || !ip.bytes().chain(fp.bytes()).all(|b| b.is_ascii_digit()) {
+    if (ip.is_empty() && fp.is_empty()) || !ip.bytes().chain(fp.bytes()).all(|b| b.is_ascii_digit())
+    {
         return Err(bad());
     }
     if !(-100..=100).contains(&exp) || ip.len() + fp.len() > 200 {
@@ -428,10 +501,17 @@ pub fn parse_decimal(text: &str, precision: u8, scale: u8) -> Result<i128, Value
     let shift = exp - fp.len() as i32 + scale as i32;
     let digits = digits.trim_start_matches('0');
     let mut unscaled: i128 = 0;
-    let overflow = || ValueError(format!("`{text}` does not fit decimal({precision},{scale})"));
+    let overflow = || {
+        ValueError(format!(
+            "`{text}` does not fit decimal({precision},{scale})"
+        ))
+    };
     if shift >= 0 {
         for b in digits.bytes() {
-            unscaled = unscaled.checked_mul(10).and_then(|x| x.checked_add((b - b'0') as i128)).ok_or_else(overflow)?;
+            unscaled = unscaled
+                .checked_mul(10)
+                .and_then(|x| x.checked_add((b - b'0') as i128))
+                .ok_or_else(overflow)?;
         }
         for _ in 0..shift {
             unscaled = unscaled.checked_mul(10).ok_or_else(overflow)?;
@@ -440,7 +520,10 @@ pub fn parse_decimal(text: &str, precision: u8, scale: u8) -> Result<i128, Value
         let drop = (-shift) as usize;
         let keep = digits.len().saturating_sub(drop);
         for b in digits[..keep].bytes() {
-            unscaled = unscaled.checked_mul(10).and_then(|x| x.checked_add((b - b'0') as i128)).ok_or_else(overflow)?;
+            unscaled = unscaled
+                .checked_mul(10)
+                .and_then(|x| x.checked_add((b - b'0') as i128))
+                .ok_or_else(overflow)?;
         }
         let first_dropped = if digits.len() >= drop {
             digits.as_bytes().get(keep).copied()
@@ -465,7 +548,11 @@ pub fn format_decimal(unscaled: i128, scale: u8) -> String {
     let body = if s == 0 {
         digits
     } else if digits.len() > s {
-        format!("{}.{}", &digits[..digits.len() - s], &digits[digits.len() - s..])
+        format!(
+            "{}.{}",
+            &digits[..digits.len() - s],
+            &digits[digits.len() - s..]
+        )
     } else {
         format!("0.{}{}", "0".repeat(s - digits.len()), digits)
     };
@@ -492,7 +579,9 @@ pub fn to_json(v: &Value, ty: &OdpsType) -> Json {
         (Value::Int(i), _) => Json::from(*i),
         (Value::Float(f), OdpsType::Float) => json_float(*f as f32 as f64),
         (Value::Float(f), _) => json_float(*f),
-        (Value::Decimal(d), OdpsType::Decimal { scale, .. }) => Json::String(format_decimal(*d, *scale)),
+        (Value::Decimal(d), OdpsType::Decimal { scale, .. }) => {
+            Json::String(format_decimal(*d, *scale))
+        }
         (Value::Decimal(d), _) => Json::String(d.to_string()),
         (Value::Text(s), _) => Json::String(s.clone()),
         (Value::Binary(b), _) => Json::String(base64::engine::general_purpose::STANDARD.encode(b)),
@@ -508,8 +597,12 @@ pub fn to_json(v: &Value, ty: &OdpsType) -> Json {
         (Value::SecNanos(s, n), OdpsType::TimestampNtz) => {
             Json::String(format!("{}.{:09}", format_datetime_secs(*s), n))
         }
-        (Value::SecNanos(s, n), _) => Json::String(format!("{}.{:09}Z", format_datetime_secs(*s), n)),
-        (Value::List(items), OdpsType::Array(e)) => Json::Array(items.iter().map(|x| to_json(x, e)).collect()),
+        (Value::SecNanos(s, n), _) => {
+            Json::String(format!("{}.{:09}Z", format_datetime_secs(*s), n))
+        }
+        (Value::List(items), OdpsType::Array(e)) => {
+            Json::Array(items.iter().map(|x| to_json(x, e)).collect())
+        }
         (Value::Map(pairs), OdpsType::Map(k, val)) => {
             if k.is_string_like() {
                 let mut m = serde_json::Map::new();
@@ -550,8 +643,13 @@ pub fn row_to_json(columns: &[Column], row: &[Value]) -> Json {
 
 fn json_int(j: &Json, ty: &OdpsType) -> Result<i64, ValueError> {
     match j {
-        Json::Number(n) => n.as_i64().ok_or_else(|| ValueError(format!("{n} is not an integer for {ty}"))),
-        Json::String(s) => s.trim().parse().map_err(|_| ValueError(format!("`{s}` is not an integer for {ty}"))),
+        Json::Number(n) => n
+            .as_i64()
+            .ok_or_else(|| ValueError(format!("{n} is not an integer for {ty}"))),
+        Json::String(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| ValueError(format!("`{s}` is not an integer for {ty}"))),
         other => verr(format!("{other} is not an integer for {ty}")),
     }
 }
@@ -580,7 +678,11 @@ fn from_json_depth(j: &Json, ty: &OdpsType, depth: usize) -> Result<Value, Value
             Json::String(s) if s.eq_ignore_ascii_case("false") => Value::Bool(false),
             _ => return Err(wrong()),
         },
-        OdpsType::TinyInt | OdpsType::SmallInt | OdpsType::Int | OdpsType::BigInt | OdpsType::IntervalYearMonth => {
+        OdpsType::TinyInt
+        | OdpsType::SmallInt
+        | OdpsType::Int
+        | OdpsType::BigInt
+        | OdpsType::IntervalYearMonth => {
             let v = json_int(j, ty)?;
             let (lo, hi) = match ty {
                 OdpsType::TinyInt => (i8::MIN as i64, i8::MAX as i64),
@@ -630,7 +732,12 @@ fn from_json_depth(j: &Json, ty: &OdpsType, depth: usize) -> Result<Value, Value
             Json::Array(items) => Value::Binary(
                 items
                     .iter()
-                    .map(|x| x.as_u64().filter(|b| *b < 256).map(|b| b as u8).ok_or_else(wrong))
+                    .map(|x| {
+                        x.as_u64()
+                            .filter(|b| *b < 256)
+                            .map(|b| b as u8)
+                            .ok_or_else(wrong)
+                    })
                     .collect::<Result<_, _>>()?,
             ),
             _ => return Err(wrong()),
@@ -648,7 +755,9 @@ fn from_json_depth(j: &Json, ty: &OdpsType, depth: usize) -> Result<Value, Value
         OdpsType::DateTime => match j {
             Json::String(s) if s.contains('-') => {
                 let (secs, nanos) = parse_iso(s).ok_or_else(wrong)?;
-                Value::DateTime(secs.checked_mul(1000).ok_or_else(wrong)? + (nanos / 1_000_000) as i64)
+                Value::DateTime(
+                    secs.checked_mul(1000).ok_or_else(wrong)? + (nanos / 1_000_000) as i64,
+                )
             }
             _ => Value::DateTime(json_int(j, ty)?),
         },
@@ -660,7 +769,10 @@ fn from_json_depth(j: &Json, ty: &OdpsType, depth: usize) -> Result<Value, Value
             Json::Object(_) => sec_nanos(j).ok_or_else(wrong)?,
             _ => {
                 let ns = json_int(j, ty)?;
-                Value::SecNanos(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as u32)
+                Value::SecNanos(
+                    ns.div_euclid(1_000_000_000),
+                    ns.rem_euclid(1_000_000_000) as u32,
+                )
             }
         },
         OdpsType::IntervalDayTime => match j {
@@ -703,7 +815,10 @@ fn from_json_depth(j: &Json, ty: &OdpsType, depth: usize) -> Result<Value, Value
         },
         OdpsType::Struct(fields) => match j {
             Json::Object(m) => {
-                if let Some(extra) = m.keys().find(|k| !fields.iter().any(|f| f.name.eq_ignore_ascii_case(k))) {
+                if let Some(extra) = m
+                    .keys()
+                    .find(|k| !fields.iter().any(|f| f.name.eq_ignore_ascii_case(k)))
+                {
                     return verr(format!("struct {ty} has no field `{extra}`"));
                 }
                 Value::Struct(
@@ -746,7 +861,10 @@ fn sec_nanos(j: &Json) -> Option<Value> {
 pub fn row_from_json(columns: &[Column], j: &Json) -> Result<Vec<Value>, ValueError> {
     match j {
         Json::Object(m) => {
-            if let Some(extra) = m.keys().find(|k| !columns.iter().any(|c| c.name.eq_ignore_ascii_case(k))) {
+            if let Some(extra) = m
+                .keys()
+                .find(|k| !columns.iter().any(|c| c.name.eq_ignore_ascii_case(k)))
+            {
                 return verr(format!("row names unknown column `{extra}`"));
             }
             columns
@@ -757,18 +875,26 @@ pub fn row_from_json(columns: &[Column], j: &Json) -> Result<Vec<Value>, ValueEr
                         .find(|(k, _)| k.eq_ignore_ascii_case(&c.name))
                         .map(|(_, v)| v)
                         .unwrap_or(&Json::Null);
-                    from_json(x, &c.ty).map_err(|e| ValueError(format!("column `{}`: {}", c.name, e.0)))
+                    from_json(x, &c.ty)
+                        .map_err(|e| ValueError(format!("column `{}`: {}", c.name, e.0)))
                 })
                 .collect()
         }
         Json::Array(items) => {
             if items.len() != columns.len() {
-                return verr(format!("row has {} values for {} columns", items.len(), columns.len()));
+                return verr(format!(
+                    "row has {} values for {} columns",
+                    items.len(),
+                    columns.len()
+                ));
             }
             columns
                 .iter()
                 .zip(items)
-                .map(|(c, x)| from_json(x, &c.ty).map_err(|e| ValueError(format!("column `{}`: {}", c.name, e.0))))
+                .map(|(c, x)| {
+                    from_json(x, &c.ty)
+                        .map_err(|e| ValueError(format!("column `{}`: {}", c.name, e.0)))
+                })
                 .collect()
         }
         other => verr(format!("a row must be a JSON object or array, not {other}")),
@@ -782,7 +908,9 @@ pub fn key_text(vals: &[Value]) -> String {
 
 /// The Arrow schema fields of columns (a convenience re-export for storage code).
 pub fn fields_of(columns: &[Column]) -> Fields {
-    maxc_core::types::arrow::columns_to_arrow(columns).fields().clone()
+    maxc_core::types::arrow::columns_to_arrow(columns)
+        .fields()
+        .clone()
 }
 
 /// Days since the epoch of a calendar date (re-exported for fixtures).
@@ -796,10 +924,29 @@ mod tests {
 
     fn all_types() -> Vec<Column> {
         [
-            "boolean", "tinyint", "smallint", "int", "bigint", "float", "double", "decimal(10,2)",
-            "varchar(10)", "char(3)", "string", "binary", "date", "datetime", "timestamp",
-            "timestamp_ntz", "interval_day_time", "interval_year_month", "array<bigint>",
-            "map<string,bigint>", "map<bigint,string>", "struct<a:bigint,b:string>", "json",
+            "boolean",
+            "tinyint",
+            "smallint",
+            "int",
+            "bigint",
+            "float",
+            "double",
+            "decimal(10,2)",
+            "varchar(10)",
+            "char(3)",
+            "string",
+            "binary",
+            "date",
+            "datetime",
+            "timestamp",
+            "timestamp_ntz",
+            "interval_day_time",
+            "interval_year_month",
+            "array<bigint>",
+            "map<string,bigint>",
+            "map<bigint,string>",
+            "struct<a:bigint,b:string>",
+            "json",
         ]
         .iter()
         .enumerate()
@@ -824,7 +971,12 @@ mod tests {
         let j = row_to_json(&cols, &back);
         let again = row_from_json(&cols, &j).unwrap();
         assert_eq!(again, vals);
-        assert!(row_values(&batch, &cols, 1).unwrap().iter().all(|v| *v == Value::Null));
+        assert!(
+            row_values(&batch, &cols, 1)
+                .unwrap()
+                .iter()
+                .all(|v| *v == Value::Null)
+        );
         assert_eq!(j["c7"], "-12.34");
         assert_eq!(j["c13"], "2024-01-02T03:04:05.000Z");
     }

@@ -231,7 +231,15 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "<a>", "<a></b>", "<a/><b/>", "text", "<a>&bogus;</a>", "</a>"] {
+        for bad in [
+            "",
+            "<a>",
+            "<a></b>",
+            "<a/><b/>",
+            "text",
+            "<a>&bogus;</a>",
+            "</a>",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
         let deep = "<a>".repeat(100) + &"</a>".repeat(100);

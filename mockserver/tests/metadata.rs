@@ -15,9 +15,16 @@ fn schema_json(table_xml: &str) -> serde_json::Value {
 #[tokio::test]
 async fn project_and_incidental_calls() {
     let (h, c) = start(MockConfig::default()).await;
-    let r = c.rest(Method::Get, "/projects/maxc", &[("curr_project", "maxc")]).await;
+    let r = c
+        .rest(Method::Get, "/projects/maxc", &[("curr_project", "maxc")])
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    for hdr in ["x-odps-owner", "x-odps-creation-time", "last-modified", "x-odps-request-id"] {
+    for hdr in [
+        "x-odps-owner",
+        "x-odps-creation-time",
+        "last-modified",
+        "x-odps-request-id",
+    ] {
         assert!(r.header(hdr).is_some(), "missing {hdr}");
     }
     assert!(r.text().contains("<Name>maxc</Name>"));
@@ -31,12 +38,19 @@ async fn project_and_incidental_calls() {
     }
 
     let r = c.rest(Method::Get, "/tenants", &[]).await;
-    assert_eq!(r.json()["Tenant"]["Parameters"]["odps.namespace.schema"], "false");
+    assert_eq!(
+        r.json()["Tenant"]["Parameters"]["odps.namespace.schema"],
+        "false"
+    );
     let r = c.rest(Method::Get, "/logview/host", &[]).await;
     assert_eq!(r.status, 200);
 
     let r = c
-        .rest(Method::Get, "/projects/maxc/tunnel", &[("service", ""), ("curr_project", "maxc")])
+        .rest(
+            Method::Get,
+            "/projects/maxc/tunnel",
+            &[("service", ""), ("curr_project", "maxc")],
+        )
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), format!("127.0.0.1:{}", h.addr().port()));
@@ -49,23 +63,42 @@ async fn ddl_tables_and_partitions() {
     let create = "CREATE TABLE IF NOT EXISTS maxc.`acid` (\n  `id` bigint NOT NULL COMMENT 'key',\n  `val` string,\n  PRIMARY KEY (`id`)\n)\nCOMMENT 'a delta table'\nPARTITIONED BY (\n  `ds` string\n)\nTBLPROPERTIES (\n  'transactional' = 'true',\n  'write.bucket.num' = '4'\n)\nLIFECYCLE 7";
     let id = c.submit_sql("maxc", "SQLCreateTableTask", create).await;
     let st = c
-        .rest(Method::Get, &format!("/projects/maxc/instances/{id}"), &[("taskstatus", "")])
+        .rest(
+            Method::Get,
+            &format!("/projects/maxc/instances/{id}"),
+            &[("taskstatus", "")],
+        )
         .await;
-    assert!(st.text().contains("<Status>Success</Status>"), "{}", st.text());
+    assert!(
+        st.text().contains("<Status>Success</Status>"),
+        "{}",
+        st.text()
+    );
     assert!(st.text().contains("<Name>SQLCreateTableTask</Name>"));
-    let inst = c.rest(Method::Get, &format!("/projects/maxc/instances/{id}"), &[]).await;
+    let inst = c
+        .rest(Method::Get, &format!("/projects/maxc/instances/{id}"), &[])
+        .await;
     assert!(inst.text().contains("<Status>Terminated</Status>"));
     assert!(inst.header("x-odps-start-time").is_some());
     let prog = c
         .rest(
             Method::Get,
             &format!("/projects/maxc/instances/{id}"),
-            &[("instanceprogress", "SQLCreateTableTask"), ("taskname", "SQLCreateTableTask")],
+            &[
+                ("instanceprogress", "SQLCreateTableTask"),
+                ("taskname", "SQLCreateTableTask"),
+            ],
         )
         .await;
     assert_eq!(prog.status, 200);
 
-    let t = c.rest(Method::Get, "/projects/maxc/tables/acid", &[("extended", "")]).await;
+    let t = c
+        .rest(
+            Method::Get,
+            "/projects/maxc/tables/acid",
+            &[("extended", "")],
+        )
+        .await;
     assert_eq!(t.status, 200, "{}", t.text());
     let j = schema_json(&t.text());
     assert_eq!(j["columns"][0]["name"], "id");
@@ -73,7 +106,8 @@ async fn ddl_tables_and_partitions() {
     assert_eq!(j["columns"][0]["comment"], "key");
     assert_eq!(j["partitionKeys"][0]["name"], "ds");
     assert_eq!(j["lifecycle"], 7);
-    let reserved: serde_json::Value = serde_json::from_str(j["Reserved"].as_str().expect("Reserved is a string")).unwrap();
+    let reserved: serde_json::Value =
+        serde_json::from_str(j["Reserved"].as_str().expect("Reserved is a string")).unwrap();
     assert_eq!(reserved["Transactional"], "true");
     assert_eq!(reserved["PrimaryKey"], serde_json::json!(["id"]));
     assert_eq!(reserved["BucketNum"], 4);
@@ -95,7 +129,11 @@ async fn ddl_tables_and_partitions() {
     let mut seen = Vec::new();
     let mut marker = String::new();
     for _ in 0..10 {
-        let mut q = vec![("partitions", ""), ("expectmarker", "true"), ("maxitems", "2")];
+        let mut q = vec![
+            ("partitions", ""),
+            ("expectmarker", "true"),
+            ("maxitems", "2"),
+        ];
         if !marker.is_empty() {
             q.push(("marker", marker.as_str()));
         }
@@ -105,7 +143,14 @@ async fn ddl_tables_and_partitions() {
         for part in text.split("<Column Name=\"ds\" Value=\"").skip(1) {
             seen.push(part.split('"').next().unwrap().to_string());
         }
-        let m = text.split("<Marker>").nth(1).unwrap().split("</Marker>").next().unwrap().to_string();
+        let m = text
+            .split("<Marker>")
+            .nth(1)
+            .unwrap()
+            .split("</Marker>")
+            .next()
+            .unwrap()
+            .to_string();
         if m.is_empty() {
             break;
         }
@@ -114,40 +159,75 @@ async fn ddl_tables_and_partitions() {
     assert_eq!(seen, vec!["20240101", "20240102", "20240103"]);
 
     let r = c
-        .rest(Method::Get, "/projects/maxc/tables/acid", &[("partition", "ds='20240102'")])
+        .rest(
+            Method::Get,
+            "/projects/maxc/tables/acid",
+            &[("partition", "ds='20240102'")],
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("partitionRecordNum"));
     let r = c
-        .rest(Method::Get, "/projects/maxc/tables/acid", &[("partition", "ds='19990101'")])
+        .rest(
+            Method::Get,
+            "/projects/maxc/tables/acid",
+            &[("partition", "ds='19990101'")],
+        )
         .await;
     assert_eq!(r.status, 404);
     assert_eq!(r.xml_code(), "NoSuchPartition");
 
-    let (s, _) = c.run_sql("maxc", "ALTER TABLE acid DROP IF EXISTS PARTITION (ds='20240102')").await;
+    let (s, _) = c
+        .run_sql(
+            "maxc",
+            "ALTER TABLE acid DROP IF EXISTS PARTITION (ds='20240102')",
+        )
+        .await;
     assert_eq!(s, "Success");
-    let (s, r) = c.run_sql("maxc", "ALTER TABLE acid DROP PARTITION (ds='20240102')").await;
+    let (s, r) = c
+        .run_sql("maxc", "ALTER TABLE acid DROP PARTITION (ds='20240102')")
+        .await;
     assert_eq!(s, "Failed", "{r}");
     let r = c
-        .rest(Method::Get, "/projects/maxc/tables/acid", &[("partition", "ds='20240102'")])
+        .rest(
+            Method::Get,
+            "/projects/maxc/tables/acid",
+            &[("partition", "ds='20240102'")],
+        )
         .await;
     assert_eq!(r.status, 404);
 
     // ADD COLUMNS bumps the schema.
-    let (s, r) = c.run_sql("maxc", "ALTER TABLE acid ADD COLUMNS (extra double COMMENT 'x')").await;
+    let (s, r) = c
+        .run_sql(
+            "maxc",
+            "ALTER TABLE acid ADD COLUMNS (extra double COMMENT 'x')",
+        )
+        .await;
     assert_eq!(s, "Success", "{r}");
     let t = c.rest(Method::Get, "/projects/maxc/tables/acid", &[]).await;
     assert_eq!(schema_json(&t.text())["columns"][2]["name"], "extra");
 
     // List tables with a prefix, then drop.
-    c.run_sql("maxc", "create table plain (a bigint, b string)").await;
-    let r = c
-        .rest(Method::Get, "/projects/maxc/tables", &[("expectmarker", "true"), ("name", "pl")])
+    c.run_sql("maxc", "create table plain (a bigint, b string)")
         .await;
-    assert!(r.text().contains("<Name>plain</Name>") && !r.text().contains("<Name>acid</Name>"), "{}", r.text());
+    let r = c
+        .rest(
+            Method::Get,
+            "/projects/maxc/tables",
+            &[("expectmarker", "true"), ("name", "pl")],
+        )
+        .await;
+    assert!(
+        r.text().contains("<Name>plain</Name>") && !r.text().contains("<Name>acid</Name>"),
+        "{}",
+        r.text()
+    );
     let (s, _) = c.run_sql("maxc", "DROP TABLE IF EXISTS maxc.`plain`").await;
     assert_eq!(s, "Success");
-    let r = c.rest(Method::Get, "/projects/maxc/tables/plain", &[]).await;
+    let r = c
+        .rest(Method::Get, "/projects/maxc/tables/plain", &[])
+        .await;
     assert_eq!(r.status, 404);
     assert_eq!(r.xml_code(), "NoSuchTable");
     let (s, r) = c.run_sql("maxc", "DROP TABLE plain").await;
@@ -159,7 +239,11 @@ async fn ddl_tables_and_partitions() {
 #[tokio::test]
 async fn unsupported_sql_fails_with_parse_error() {
     let (h, c) = start(MockConfig::default()).await;
-    for sql in ["SELECT * FROM t", "INSERT INTO t VALUES (1)", "CREATE TABLE t (a bigint"] {
+    for sql in [
+        "SELECT * FROM t",
+        "INSERT INTO t VALUES (1)",
+        "CREATE TABLE t (a bigint",
+    ] {
         let (status, result) = c.run_sql("maxc", sql).await;
         assert_eq!(status, "Failed", "{sql}");
         assert!(result.contains("ODPS-0130161"), "{sql}: {result}");
@@ -182,7 +266,9 @@ async fn unsupported_sql_fails_with_parse_error() {
 #[tokio::test]
 async fn auth_errors_use_service_codes() {
     let (h, c) = start(MockConfig::default()).await;
-    let get = || Request::new(Method::Get, Layer::Rest, "/projects/maxc").with_query("curr_project", "maxc");
+    let get = || {
+        Request::new(Method::Get, Layer::Rest, "/projects/maxc").with_query("curr_project", "maxc")
+    };
 
     let r = c.send_raw(get()).await.unwrap();
     assert_eq!(r.status, 401);
@@ -190,24 +276,35 @@ async fn auth_errors_use_service_codes() {
     assert!(r.header("x-odps-request-id").is_some());
 
     let mut wrong = c.clone();
-    wrong.signer = Some(maxc_core::auth::Signer::v2(maxc_core::auth::Credentials::access_key(
-        "maxc-access-id",
-        "not-the-key",
-    )));
+    wrong.signer = Some(maxc_core::auth::Signer::v2(
+        maxc_core::auth::Credentials::access_key("maxc-access-id", "not-the-key"),
+    ));
     let r = wrong.send(get()).await.unwrap();
     assert_eq!(r.status, 401);
     assert_eq!(r.xml_code(), "SignatureNotMatch");
-    assert!(!r.text().contains("maxc-access-key"), "the secret must not leak: {}", r.text());
+    assert!(
+        !r.text().contains("maxc-access-key"),
+        "the secret must not leak: {}",
+        r.text()
+    );
 
     let mut unknown = c.clone();
-    unknown.signer = Some(maxc_core::auth::Signer::v2(maxc_core::auth::Credentials::access_key("who", "x")));
+    unknown.signer = Some(maxc_core::auth::Signer::v2(
+        maxc_core::auth::Credentials::access_key("who", "x"),
+    ));
     let r = unknown.send(get()).await.unwrap();
     assert_eq!(r.xml_code(), "InvalidAccessKeyId");
 
     // A stale Date.
     let mut req = get();
-    let signer = maxc_core::auth::Signer::v2(maxc_core::auth::Credentials::access_key(h.access_id(), h.access_key()));
-    signer.sign(&mut req, maxc_core::time::WallClock::from_unix_secs(common::now().unix_secs() - 3600));
+    let signer = maxc_core::auth::Signer::v2(maxc_core::auth::Credentials::access_key(
+        h.access_id(),
+        h.access_key(),
+    ));
+    signer.sign(
+        &mut req,
+        maxc_core::time::WallClock::from_unix_secs(common::now().unix_secs() - 3600),
+    );
     let r = c.send_raw(req).await.unwrap();
     assert_eq!(r.status, 403);
     assert_eq!(r.xml_code(), "RequestTimeTooSkewed");
@@ -222,7 +319,10 @@ async fn auth_errors_use_service_codes() {
 
     // Tunnel errors are JSON.
     let r = c
-        .send_raw(Request::new(Method::Post, Layer::Tunnel, "/projects/maxc/tables/t").with_query("uploads", "1"))
+        .send_raw(
+            Request::new(Method::Post, Layer::Tunnel, "/projects/maxc/tables/t")
+                .with_query("uploads", "1"),
+        )
         .await
         .unwrap();
     assert_eq!(r.status, 401);
@@ -248,7 +348,11 @@ async fn unknown_paths_and_body_limit() {
     assert_eq!(r.status, 404);
     assert_eq!(r.xml_code(), "NoSuchObject");
     let r = c
-        .send(Request::new(Method::Get, Layer::Tunnel, "/projects/maxc/whatever/x"))
+        .send(Request::new(
+            Method::Get,
+            Layer::Tunnel,
+            "/projects/maxc/whatever/x",
+        ))
         .await
         .unwrap();
     assert_eq!(r.status, 404);
@@ -271,11 +375,21 @@ async fn unknown_paths_and_body_limit() {
 #[tokio::test]
 async fn three_tier_schema_paths() {
     let (h, c) = start(MockConfig::default()).await;
-    let (s, r) = c.run_sql("maxc", "CREATE TABLE maxc.s1.t1 (a bigint)").await;
+    let (s, r) = c
+        .run_sql("maxc", "CREATE TABLE maxc.s1.t1 (a bigint)")
+        .await;
     assert_eq!(s, "Success", "{r}");
-    let r = c.rest(Method::Get, "/projects/maxc/schemas/s1/tables/t1", &[]).await;
+    let r = c
+        .rest(Method::Get, "/projects/maxc/schemas/s1/tables/t1", &[])
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = c.rest(Method::Get, "/projects/maxc/tables/t1", &[("curr_schema", "s1")]).await;
+    let r = c
+        .rest(
+            Method::Get,
+            "/projects/maxc/tables/t1",
+            &[("curr_schema", "s1")],
+        )
+        .await;
     assert_eq!(r.status, 200);
     let r = c.rest(Method::Get, "/projects/maxc/tables/t1", &[]).await;
     assert_eq!(r.status, 404);

@@ -34,8 +34,15 @@ fn ok(v: Json) -> Result<Response, MockError> {
     Ok(json_resp(200, &v))
 }
 
-pub(super) fn handle(svc: &mut Service, req: &Request, now: MockTime) -> Result<Response, MockError> {
-    let path = req.path.strip_prefix(super::route::ADMIN_PREFIX).unwrap_or("");
+pub(super) fn handle(
+    svc: &mut Service,
+    req: &Request,
+    now: MockTime,
+) -> Result<Response, MockError> {
+    let path = req
+        .path
+        .strip_prefix(super::route::ADMIN_PREFIX)
+        .unwrap_or("");
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let m = req.method;
     match (m, segs.as_slice()) {
@@ -62,7 +69,9 @@ pub(super) fn handle(svc: &mut Service, req: &Request, now: MockTime) -> Result<
                 .collect(),
         )),
         (Method::Get, ["tables", project, table]) => {
-            let t = svc.catalog.table(project, req.query_param("schema"), table)?;
+            let t = svc
+                .catalog
+                .table(project, req.query_param("schema"), table)?;
             let parts: Vec<Json> = t
                 .partitions
                 .values()
@@ -74,7 +83,10 @@ pub(super) fn handle(svc: &mut Service, req: &Request, now: MockTime) -> Result<
             let mut v = table_summary(project, req.query_param("schema").unwrap_or("default"), t);
             if let Some(o) = v.as_object_mut() {
                 o.insert("columns".into(), columns_json(&t.schema.columns));
-                o.insert("partition_columns".into(), columns_json(&t.schema.partition_columns));
+                o.insert(
+                    "partition_columns".into(),
+                    columns_json(&t.schema.partition_columns),
+                );
                 o.insert("partitions".into(), Json::Array(parts));
                 o.insert("segments".into(), json!(t.data.segments));
                 o.insert("id".into(), json!(t.id));
@@ -86,7 +98,10 @@ pub(super) fn handle(svc: &mut Service, req: &Request, now: MockTime) -> Result<
         (Method::Get, ["sessions"]) => ok(sessions_json(svc)),
         (Method::Post, ["sessions", id, "expire"]) => {
             if !svc.sessions.expire(id) {
-                return Err(MockError::not_found("NoSuchSession", format!("no session `{id}`")));
+                return Err(MockError::not_found(
+                    "NoSuchSession",
+                    format!("no session `{id}`"),
+                ));
             }
             svc.persist_now()?;
             ok(json!({"expired": id}))
@@ -112,13 +127,16 @@ pub(super) fn handle(svc: &mut Service, req: &Request, now: MockTime) -> Result<
         (Method::Delete, ["faults", id]) => {
             let id: u64 = id.parse().map_err(|_| bad("rule id must be a number"))?;
             if !svc.faults.remove(id) {
-                return Err(MockError::not_found("NoSuchRule", format!("no fault rule {id}")));
+                return Err(MockError::not_found(
+                    "NoSuchRule",
+                    format!("no fault rule {id}"),
+                ));
             }
             ok(json!({"removed": id}))
         }
         (Method::Post, ["fixtures"]) => {
-            let f: Fixtures =
-                serde_json::from_slice(&req.body).map_err(|e| bad(format!("invalid fixtures: {e}")))?;
+            let f: Fixtures = serde_json::from_slice(&req.body)
+                .map_err(|e| bad(format!("invalid fixtures: {e}")))?;
             let report = svc.load_fixtures(&f, now)?;
             ok(serde_json::to_value(report).unwrap_or(Json::Null))
         }
@@ -142,10 +160,14 @@ pub(super) fn handle(svc: &mut Service, req: &Request, now: MockTime) -> Result<
                 .and_then(|v| v.parse::<usize>().ok())
                 .unwrap_or(super::LOG_CAPACITY);
             let n = svc.log.len();
-            let entries: Vec<&super::LogEntry> = svc.log.iter().skip(n.saturating_sub(limit)).collect();
+            let entries: Vec<&super::LogEntry> =
+                svc.log.iter().skip(n.saturating_sub(limit)).collect();
             ok(serde_json::to_value(entries).unwrap_or(Json::Null))
         }
-        (Method::Get, ["instances"]) => ok(serde_json::to_value(svc.instances.values().collect::<Vec<_>>()).unwrap_or(Json::Null)),
+        (Method::Get, ["instances"]) => ok(serde_json::to_value(
+            svc.instances.values().collect::<Vec<_>>(),
+        )
+        .unwrap_or(Json::Null)),
         _ => Err(MockError::not_found(
             "NoSuchObject",
             format!("unknown admin endpoint {} {}", req.method, req.path),
@@ -179,7 +201,10 @@ fn table_summary(project: &str, schema: &str, t: &Table) -> Json {
 fn rows(svc: &Service, req: &Request, project: &str, table: &str) -> Result<Response, MockError> {
     let schema = req.query_param("schema").map(str::to_string);
     let t = svc.catalog.table(project, schema.as_deref(), table)?;
-    let offset: usize = req.query_param("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let offset: usize = req
+        .query_param("offset")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let limit: usize = req
         .query_param("limit")
         .and_then(|v| v.parse().ok())
@@ -187,7 +212,8 @@ fn rows(svc: &Service, req: &Request, project: &str, table: &str) -> Result<Resp
         .min(MAX_ROWS);
     let parts: Vec<Vec<String>> = match req.query_param("partition") {
         Some(p) if !p.is_empty() => {
-            let spec = PartSpec::parse(p).map_err(|e| MockError::bad_request("InvalidPartitionSpec", e))?;
+            let spec = PartSpec::parse(p)
+                .map_err(|e| MockError::bad_request("InvalidPartitionSpec", e))?;
             vec![spec.resolve(&t.schema.partition_columns)?]
         }
         _ if t.is_partitioned() => t.partitions.keys().cloned().collect(),
@@ -221,7 +247,10 @@ fn rows(svc: &Service, req: &Request, project: &str, table: &str) -> Result<Resp
             }
         }
     }
-    Ok(json_resp(200, &json!({"total": total, "offset": offset, "rows": out})))
+    Ok(json_resp(
+        200,
+        &json!({"total": total, "offset": offset, "rows": out}),
+    ))
 }
 
 fn sessions_json(svc: &Service) -> Json {
@@ -256,7 +285,9 @@ fn fixture_column(c: &FixtureColumn) -> Result<ColumnDef, MockError> {
         ty: c
             .ty
             .parse()
-            .map_err(|e: maxc_core::types::TypeParseError| bad(format!("column `{}`: {e}", c.name)))?,
+            .map_err(|e: maxc_core::types::TypeParseError| {
+                bad(format!("column `{}`: {e}", c.name))
+            })?,
         not_null: !c.nullable,
         comment: c.comment.clone(),
         default: None,
@@ -286,22 +317,35 @@ impl Service {
 
     /// Creates the fixtures' projects and tables and loads their rows. Tables that exist
     /// already are skipped. Errors stop the load (tables created before stay).
-    pub fn load_fixtures(&mut self, f: &Fixtures, now: MockTime) -> Result<FixtureReport, MockError> {
+    pub fn load_fixtures(
+        &mut self,
+        f: &Fixtures,
+        now: MockTime,
+    ) -> Result<FixtureReport, MockError> {
         let mut report = FixtureReport::default();
         let result = self.load_fixtures_inner(f, now, &mut report);
         self.persist_now()?;
         result.map(|()| report)
     }
 
-    fn load_fixtures_inner(&mut self, f: &Fixtures, now: MockTime, report: &mut FixtureReport) -> Result<(), MockError> {
+    fn load_fixtures_inner(
+        &mut self,
+        f: &Fixtures,
+        now: MockTime,
+        report: &mut FixtureReport,
+    ) -> Result<(), MockError> {
         for p in &f.projects {
             if p.is_empty() {
                 return Err(bad("empty project name"));
             }
-            self.catalog.ensure_project(p, &self.cfg.owner, now.epoch_ms());
+            self.catalog
+                .ensure_project(p, &self.cfg.owner, now.epoch_ms());
         }
         for ft in &f.tables {
-            let default_project = ft.project.clone().unwrap_or_else(|| self.cfg.project.clone());
+            let default_project = ft
+                .project
+                .clone()
+                .unwrap_or_else(|| self.cfg.project.clone());
             let ct = match &ft.ddl {
                 Some(ddl) => {
                     let mut stmts = sql::parse_script(ddl).map_err(|e| bad(e.to_string()))?;
@@ -311,7 +355,10 @@ impl Service {
                     }
                 }
                 None => {
-                    let name = ft.name.clone().ok_or_else(|| bad("a fixture table needs `name` or `ddl`"))?;
+                    let name = ft
+                        .name
+                        .clone()
+                        .ok_or_else(|| bad("a fixture table needs `name` or `ddl`"))?;
                     let mut props = Vec::new();
                     if ft.transactional {
                         props.push(("transactional".to_string(), "true".to_string()));
@@ -326,10 +373,18 @@ impl Service {
                             name,
                         },
                         if_not_exists: false,
-                        columns: ft.columns.iter().map(fixture_column).collect::<Result<_, _>>()?,
+                        columns: ft
+                            .columns
+                            .iter()
+                            .map(fixture_column)
+                            .collect::<Result<_, _>>()?,
                         primary_key: ft.primary_key.clone(),
                         comment: ft.comment.clone(),
-                        partition_columns: ft.partition_columns.iter().map(fixture_column).collect::<Result<_, _>>()?,
+                        partition_columns: ft
+                            .partition_columns
+                            .iter()
+                            .map(fixture_column)
+                            .collect::<Result<_, _>>()?,
                         cluster: None,
                         properties: props,
                         lifecycle: ft.lifecycle,
@@ -340,7 +395,11 @@ impl Service {
             let schema = ct.name.schema.clone().or_else(|| ft.schema.clone());
             let tname = ct.name.name.clone();
             let label = format!("{project}.{tname}");
-            if self.catalog.table(&project, schema.as_deref(), &tname).is_ok() {
+            if self
+                .catalog
+                .table(&project, schema.as_deref(), &tname)
+                .is_ok()
+            {
                 report.skipped.push(label);
                 continue;
             }
@@ -356,13 +415,17 @@ impl Service {
             let mut loads: Vec<(Vec<String>, &Vec<Json>)> = Vec::new();
             if t.is_partitioned() {
                 if !ft.rows.is_empty() {
-                    return Err(bad(format!("{label} is partitioned: put rows under `partitions`")));
+                    return Err(bad(format!(
+                        "{label} is partitioned: put rows under `partitions`"
+                    )));
                 }
                 for p in &ft.partitions {
-                    let spec = PartSpec::parse(&p.spec).map_err(|e| bad(format!("{label}: {e}")))?;
+                    let spec =
+                        PartSpec::parse(&p.spec).map_err(|e| bad(format!("{label}: {e}")))?;
                     let values = spec.resolve(&pcols)?;
                     for (c, v) in pcols.iter().zip(&values) {
-                        super::ddl::check_partition_value(c, v).map_err(|e| bad(format!("{label}: {e}")))?;
+                        super::ddl::check_partition_value(c, v)
+                            .map_err(|e| bad(format!("{label}: {e}")))?;
                     }
                     loads.push((values, &p.rows));
                 }
@@ -373,7 +436,9 @@ impl Service {
                 loads.push((Vec::new(), &ft.rows));
             }
             for (values, rows) in loads {
-                let t = self.catalog.table_mut(&project, schema.as_deref(), &tname)?;
+                let t = self
+                    .catalog
+                    .table_mut(&project, schema.as_deref(), &tname)?;
                 if !values.is_empty() {
                     t.ensure_partition(values.clone(), now.epoch_ms());
                 }
@@ -383,9 +448,12 @@ impl Service {
                 let parsed = rows
                     .iter()
                     .enumerate()
-                    .map(|(i, r)| row_from_json(&cols, r).map_err(|e| bad(format!("{label} row {i}: {e}"))))
+                    .map(|(i, r)| {
+                        row_from_json(&cols, r).map_err(|e| bad(format!("{label} row {i}: {e}")))
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
-                let batch = build_batch(&cols, &parsed).map_err(|e| bad(format!("{label}: {e}")))?;
+                let batch =
+                    build_batch(&cols, &parsed).map_err(|e| bad(format!("{label}: {e}")))?;
                 report.rows += parsed.len() as u64;
                 let id = self.store.insert(batch, cols.clone());
                 let loc = Loc {

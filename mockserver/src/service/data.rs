@@ -33,8 +33,13 @@ pub(crate) enum RowOp {
 
 impl Service {
     /// The rows of a partition, re-shaped to the table's current data columns.
-    pub(crate) fn read_partition(&self, loc: &Loc) -> Result<(Vec<Column>, Vec<RecordBatch>), MockError> {
-        let t = self.catalog.table(&loc.project, loc.schema.as_deref(), &loc.table)?;
+    pub(crate) fn read_partition(
+        &self,
+        loc: &Loc,
+    ) -> Result<(Vec<Column>, Vec<RecordBatch>), MockError> {
+        let t = self
+            .catalog
+            .table(&loc.project, loc.schema.as_deref(), &loc.table)?;
         let data = t
             .part_data(&loc.partition)
             .ok_or_else(|| MockError::no_such_partition(&t.spec_text(&loc.partition)))?;
@@ -48,7 +53,12 @@ impl Service {
 
     /// Appends stored segments to a partition (in order) and bumps its version. For a
     /// Delta table the rows are merged by primary key instead (later rows win).
-    pub(crate) fn append_segments(&mut self, loc: &Loc, ids: &[u64], now_ms: i64) -> Result<(), MockError> {
+    pub(crate) fn append_segments(
+        &mut self,
+        loc: &Loc,
+        ids: &[u64],
+        now_ms: i64,
+    ) -> Result<(), MockError> {
         let delta = self
             .catalog
             .table(&loc.project, loc.schema.as_deref(), &loc.table)?
@@ -80,7 +90,9 @@ impl Service {
             add_rows += s.rows() as u64;
             add_bytes += s.bytes;
         }
-        let t = self.catalog.table_mut(&loc.project, loc.schema.as_deref(), &loc.table)?;
+        let t = self
+            .catalog
+            .table_mut(&loc.project, loc.schema.as_deref(), &loc.table)?;
         let spec = t.spec_text(&loc.partition);
         let data = t
             .part_data_mut(&loc.partition)
@@ -95,8 +107,15 @@ impl Service {
     }
 
     /// Replaces a partition's data with these segments.
-    pub(crate) fn replace_segments(&mut self, loc: &Loc, ids: &[u64], now_ms: i64) -> Result<(), MockError> {
-        let t = self.catalog.table_mut(&loc.project, loc.schema.as_deref(), &loc.table)?;
+    pub(crate) fn replace_segments(
+        &mut self,
+        loc: &Loc,
+        ids: &[u64],
+        now_ms: i64,
+    ) -> Result<(), MockError> {
+        let t = self
+            .catalog
+            .table_mut(&loc.project, loc.schema.as_deref(), &loc.table)?;
         let spec = t.spec_text(&loc.partition);
         let data = t
             .part_data_mut(&loc.partition)
@@ -113,8 +132,15 @@ impl Service {
 
     /// Applies keyed changes to a Delta table partition: the partition is rewritten as
     /// one segment holding the merged rows (in first-insertion order of keys).
-    pub(crate) fn apply_ops(&mut self, loc: &Loc, ops: Vec<RowOp>, now_ms: i64) -> Result<(), MockError> {
-        let t = self.catalog.table(&loc.project, loc.schema.as_deref(), &loc.table)?;
+    pub(crate) fn apply_ops(
+        &mut self,
+        loc: &Loc,
+        ops: Vec<RowOp>,
+        now_ms: i64,
+    ) -> Result<(), MockError> {
+        let t = self
+            .catalog
+            .table(&loc.project, loc.schema.as_deref(), &loc.table)?;
         let key_idx: Vec<usize> = t
             .primary_key
             .iter()
@@ -127,7 +153,14 @@ impl Service {
         let (cols, batches) = self.read_partition(loc)?;
         let mut rows: Vec<Option<Vec<Value>>> = Vec::new();
         let mut index: BTreeMap<String, usize> = BTreeMap::new();
-        let key_of = |r: &[Value]| key_text(&key_idx.iter().map(|i| r.get(*i).cloned().unwrap_or(Value::Null)).collect::<Vec<_>>());
+        let key_of = |r: &[Value]| {
+            key_text(
+                &key_idx
+                    .iter()
+                    .map(|i| r.get(*i).cloned().unwrap_or(Value::Null))
+                    .collect::<Vec<_>>(),
+            )
+        };
         for b in &batches {
             for r in 0..b.num_rows() {
                 let v = row_values(b, &cols, r).map_err(|e| MockError::internal(e.0))?;
@@ -181,12 +214,17 @@ impl Service {
         for c in &mut relaxed {
             c.nullable = true;
         }
-        let batch = build_batch(&relaxed, &kept).map_err(|e| MockError::bad_request("InvalidArgument", e.0))?;
+        let batch = build_batch(&relaxed, &kept)
+            .map_err(|e| MockError::bad_request("InvalidArgument", e.0))?;
         let id = self.store.insert(batch, relaxed);
-        let t = self.catalog.table_mut(&loc.project, loc.schema.as_deref(), &loc.table)?;
+        let t = self
+            .catalog
+            .table_mut(&loc.project, loc.schema.as_deref(), &loc.table)?;
         let spec = t.spec_text(&loc.partition);
         let seg_bytes = self.store.get(id)?.bytes;
-        let t = self.catalog.table_mut(&loc.project, loc.schema.as_deref(), &loc.table)?;
+        let t = self
+            .catalog
+            .table_mut(&loc.project, loc.schema.as_deref(), &loc.table)?;
         let data = t
             .part_data_mut(&loc.partition)
             .ok_or_else(|| MockError::no_such_partition(&spec))?;

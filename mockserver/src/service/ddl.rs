@@ -55,27 +55,49 @@ fn instance_of<'a>(svc: &'a Service, route: &Route) -> Result<&'a InstanceRecord
     let id = route.instance.as_deref().unwrap_or("");
     svc.instances
         .get(id)
-        .filter(|i| route.project.as_deref().is_some_and(|p| p.eq_ignore_ascii_case(&i.project)))
-        .ok_or_else(|| {
-            MockError::not_found("NoSuchObject", format!("Instance not found - '{id}'"))
+        .filter(|i| {
+            route
+                .project
+                .as_deref()
+                .is_some_and(|p| p.eq_ignore_ascii_case(&i.project))
         })
+        .ok_or_else(|| MockError::not_found("NoSuchObject", format!("Instance not found - '{id}'")))
 }
 
-pub(super) fn create_instance(svc: &mut Service, req: &Request, route: &Route, ctx: &Ctx) -> Result<Response, MockError> {
+pub(super) fn create_instance(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+    ctx: &Ctx,
+) -> Result<Response, MockError> {
     let project = route.project.clone().unwrap_or_default();
     let pname = svc.catalog.project(&project)?.name.clone();
     let text = std::str::from_utf8(&req.body).map_err(|_| {
-        MockError::bad_request("MalformedXML", "ODPS-0420031: Invalid XML in HTTP request body - not UTF-8")
+        MockError::bad_request(
+            "MalformedXML",
+            "ODPS-0420031: Invalid XML in HTTP request body - not UTF-8",
+        )
     })?;
     let doc = crate::xml::parse(text).map_err(|e| {
-        MockError::bad_request("MalformedXML", format!("ODPS-0420031: Invalid XML in HTTP request body - {e}"))
+        MockError::bad_request(
+            "MalformedXML",
+            format!("ODPS-0420031: Invalid XML in HTTP request body - {e}"),
+        )
     })?;
     let tasks_el = doc
         .child("Job")
         .and_then(|j| j.child("Tasks"))
-        .ok_or_else(|| MockError::bad_request("MalformedXML", "ODPS-0420031: Invalid XML in HTTP request body - no Job/Tasks"))?;
+        .ok_or_else(|| {
+            MockError::bad_request(
+                "MalformedXML",
+                "ODPS-0420031: Invalid XML in HTTP request body - no Job/Tasks",
+            )
+        })?;
     if tasks_el.children.is_empty() {
-        return Err(MockError::bad_request("InvalidParameter", "ODPS-0420061: Invalid parameter - the job has no task"));
+        return Err(MockError::bad_request(
+            "InvalidParameter",
+            "ODPS-0420061: Invalid parameter - the job has no task",
+        ));
     }
     let now = ctx.now;
     let mut tasks = Vec::new();
@@ -85,7 +107,10 @@ pub(super) fn create_instance(svc: &mut Service, req: &Request, route: &Route, c
         let (status, result) = if t.name != "SQL" {
             (
                 "Failed",
-                format!("ODPS-0130161:[1,1] Parse exception - unsupported task type `{}`: maxc-mock runs only SQL DDL", t.name),
+                format!(
+                    "ODPS-0130161:[1,1] Parse exception - unsupported task type `{}`: maxc-mock runs only SQL DDL",
+                    t.name
+                ),
             )
         } else {
             match run_script(svc, &pname, &query, now) {
@@ -103,7 +128,11 @@ pub(super) fn create_instance(svc: &mut Service, req: &Request, route: &Route, c
     }
     svc.instance_seq += 1;
     let suffix = svc.next_hex(6);
-    let id = format!("{}{:06}gmaxc{suffix}", now.compact_stamp(), svc.instance_seq);
+    let id = format!(
+        "{}{:06}gmaxc{suffix}",
+        now.compact_stamp(),
+        svc.instance_seq
+    );
     if svc.instances.len() >= svc.cfg.max_instances
         && let Some(oldest) = svc
             .instances
@@ -132,13 +161,19 @@ pub(super) fn create_instance(svc: &mut Service, req: &Request, route: &Route, c
 
 fn instance_headers(r: Response, i: &InstanceRecord) -> Response {
     r.with_header("x-odps-owner", i.owner.clone())
-        .with_header("x-odps-start-time", format_rfc1123(i.start_ms.div_euclid(1000)))
+        .with_header(
+            "x-odps-start-time",
+            format_rfc1123(i.start_ms.div_euclid(1000)),
+        )
         .with_header("x-odps-end-time", format_rfc1123(i.end_ms.div_euclid(1000)))
 }
 
 pub(super) fn get_instance(svc: &mut Service, route: &Route) -> Result<Response, MockError> {
     let i = instance_of(svc, route)?;
-    Ok(instance_headers(xml_ok(render::instance_status_xml(&i.status)), i))
+    Ok(instance_headers(
+        xml_ok(render::instance_status_xml(&i.status)),
+        i,
+    ))
 }
 
 fn task_xml(t: &TaskRecord, start_ms: i64, end_ms: i64) -> String {
@@ -154,7 +189,11 @@ fn task_xml(t: &TaskRecord, start_ms: i64, end_ms: i64) -> String {
 
 pub(super) fn get_task_status(svc: &mut Service, route: &Route) -> Result<Response, MockError> {
     let i = instance_of(svc, route)?;
-    let tasks: String = i.tasks.iter().map(|t| task_xml(t, i.start_ms, i.end_ms)).collect();
+    let tasks: String = i
+        .tasks
+        .iter()
+        .map(|t| task_xml(t, i.start_ms, i.end_ms))
+        .collect();
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Instance>{}<Tasks>{tasks}</Tasks></Instance>",
         elem("Status", &i.status)
@@ -183,7 +222,9 @@ pub(super) fn get_result(svc: &mut Service, route: &Route) -> Result<Response, M
 
 pub(super) fn get_progress(svc: &mut Service, route: &Route) -> Result<Response, MockError> {
     instance_of(svc, route)?;
-    Ok(xml_ok("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Progress></Progress>".into()))
+    Ok(xml_ok(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Progress></Progress>".into(),
+    ))
 }
 
 pub(super) fn get_other(svc: &mut Service, route: &Route) -> Result<Response, MockError> {
@@ -202,7 +243,11 @@ pub(super) fn list_instances(svc: &mut Service, route: &Route) -> Result<Respons
     let project = route.project.clone().unwrap_or_default();
     svc.catalog.project(&project)?;
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Instances>");
-    for i in svc.instances.values().filter(|i| i.project.eq_ignore_ascii_case(&project)) {
+    for i in svc
+        .instances
+        .values()
+        .filter(|i| i.project.eq_ignore_ascii_case(&project))
+    {
         out.push_str(&format!(
             "<Instance>{}{}{}{}{}</Instance>",
             elem("Name", &i.id),
@@ -228,7 +273,12 @@ fn table_not_found(project: &str, name: &str) -> String {
 
 /// Runs a `;`-separated script against the catalog. Statements run in order; the first
 /// failure stops the script (earlier statements stay applied, as in the service).
-pub(crate) fn run_script(svc: &mut Service, project: &str, query: &str, now: MockTime) -> Result<(), String> {
+pub(crate) fn run_script(
+    svc: &mut Service,
+    project: &str,
+    query: &str,
+    now: MockTime,
+) -> Result<(), String> {
     let stmts = sql::parse_script(query).map_err(|e| e.to_string())?;
     for s in stmts {
         exec(svc, project, s, now)?;
@@ -238,7 +288,12 @@ pub(crate) fn run_script(svc: &mut Service, project: &str, query: &str, now: Moc
 }
 
 /// Runs one parsed statement.
-pub(crate) fn run_statement(svc: &mut Service, project: &str, stmt: Statement, now: MockTime) -> Result<(), String> {
+pub(crate) fn run_statement(
+    svc: &mut Service,
+    project: &str,
+    stmt: Statement,
+    now: MockTime,
+) -> Result<(), String> {
     exec(svc, project, stmt, now)?;
     svc.dirty = true;
     Ok(())
@@ -261,14 +316,22 @@ fn to_column(d: &ColumnDef) -> Column {
     }
 }
 
-fn exec(svc: &mut Service, default_project: &str, stmt: Statement, now: MockTime) -> Result<(), String> {
+fn exec(
+    svc: &mut Service,
+    default_project: &str,
+    stmt: Statement,
+    now: MockTime,
+) -> Result<(), String> {
     let now_ms = now.epoch_ms();
     match stmt {
         Statement::Set => Ok(()),
         Statement::CreateTable(ct) => create_table(svc, default_project, ct, now),
         Statement::DropTable { name, if_exists } => {
             let project = resolve_project(svc, default_project, &name)?;
-            let ns = match svc.catalog.namespace_mut(&project, name.schema.as_deref(), None) {
+            let ns = match svc
+                .catalog
+                .namespace_mut(&project, name.schema.as_deref(), None)
+            {
                 Ok(ns) => ns,
                 Err(_) if if_exists => return Ok(()),
                 Err(_) => return Err(table_not_found(&project, &name.name)),
@@ -316,7 +379,10 @@ fn exec(svc: &mut Service, default_project: &str, stmt: Statement, now: MockTime
             for p in &partitions {
                 let values = resolve_partition(t, p)?;
                 if t.partitions.remove(&values).is_none() && !if_exists {
-                    return Err(semantic(format!("Partition not found - {}", t.spec_text(&values))));
+                    return Err(semantic(format!(
+                        "Partition not found - {}",
+                        t.spec_text(&values)
+                    )));
                 }
                 t.last_ddl_ms = now_ms;
             }
@@ -334,7 +400,8 @@ fn exec(svc: &mut Service, default_project: &str, stmt: Statement, now: MockTime
                 .map_err(|_| table_not_found(&project, &table.name))?;
             let mut schema = t.schema.clone();
             for c in &columns {
-                let exists = schema.column_index(&c.name).is_some() || schema.partition_column_index(&c.name).is_some();
+                let exists = schema.column_index(&c.name).is_some()
+                    || schema.partition_column_index(&c.name).is_some();
                 if exists {
                     if if_not_exists {
                         continue;
@@ -425,12 +492,20 @@ pub(crate) fn check_partition_value(c: &Column, v: &str) -> Result<(), String> {
         _ => true,
     };
     if !ok || v.is_empty() || v.len() > 256 || v.contains(['/', '=', ',', '\'', '"', '\n']) {
-        return Err(format!("invalid value `{v}` for partition column `{}` ({})", c.name, c.ty));
+        return Err(format!(
+            "invalid value `{v}` for partition column `{}` ({})",
+            c.name, c.ty
+        ));
     }
     Ok(())
 }
 
-fn create_table(svc: &mut Service, default_project: &str, ct: CreateTable, now: MockTime) -> Result<(), String> {
+fn create_table(
+    svc: &mut Service,
+    default_project: &str,
+    ct: CreateTable,
+    now: MockTime,
+) -> Result<(), String> {
     let project = resolve_project(svc, default_project, &ct.name)?;
     check_table_name(&ct.name.name).map_err(semantic)?;
     if ct.columns.is_empty() {
@@ -441,15 +516,29 @@ fn create_table(svc: &mut Service, default_project: &str, ct: CreateTable, now: 
         .iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
         .collect();
-    let transactional = props.get("transactional").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let transactional = props
+        .get("transactional")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let mut columns: Vec<Column> = ct.columns.iter().map(to_column).collect();
     let partition_columns: Vec<Column> = ct.partition_columns.iter().map(to_column).collect();
     for pk in &ct.primary_key {
         let Some(c) = columns.iter_mut().find(|c| c.name.eq_ignore_ascii_case(pk)) else {
-            return Err(semantic(format!("primary key column `{pk}` is not a data column")));
+            return Err(semantic(format!(
+                "primary key column `{pk}` is not a data column"
+            )));
         };
-        if c.ty.is_nested() || matches!(c.ty, maxc_core::types::OdpsType::Float | maxc_core::types::OdpsType::Double | maxc_core::types::OdpsType::Json) {
-            return Err(semantic(format!("column `{pk}` of type {} cannot be a primary key", c.ty)));
+        if c.ty.is_nested()
+            || matches!(
+                c.ty,
+                maxc_core::types::OdpsType::Float
+                    | maxc_core::types::OdpsType::Double
+                    | maxc_core::types::OdpsType::Json
+            )
+        {
+            return Err(semantic(format!(
+                "column `{pk}` of type {} cannot be a primary key",
+                c.ty
+            )));
         }
         c.nullable = false;
     }
@@ -461,9 +550,15 @@ fn create_table(svc: &mut Service, default_project: &str, ct: CreateTable, now: 
         sort_cols: c.sorted_by.clone(),
     });
     if let Some(c) = &cluster {
-        for col in c.cluster_cols.iter().chain(c.sort_cols.iter().map(|(c, _)| c)) {
+        for col in c
+            .cluster_cols
+            .iter()
+            .chain(c.sort_cols.iter().map(|(c, _)| c))
+        {
             if schema.column_index(col).is_none() {
-                return Err(semantic(format!("clustering column `{col}` is not a data column")));
+                return Err(semantic(format!(
+                    "clustering column `{col}` is not a data column"
+                )));
             }
         }
     }
@@ -474,7 +569,10 @@ fn create_table(svc: &mut Service, default_project: &str, ct: CreateTable, now: 
                 .ok()
                 .filter(|n| (1..=4096).contains(n))
                 .ok_or_else(|| semantic(format!("write.bucket.num `{v}` must be 1..4096")))?,
-            None => cluster.as_ref().and_then(|c| c.bucket_num).unwrap_or(super::DEFAULT_BUCKETS),
+            None => cluster
+                .as_ref()
+                .and_then(|c| c.bucket_num)
+                .unwrap_or(super::DEFAULT_BUCKETS),
         };
         cluster = Some(ClusterInfo {
             cluster_type: "hash".into(),
@@ -494,7 +592,10 @@ fn create_table(svc: &mut Service, default_project: &str, ct: CreateTable, now: 
         if ct.if_not_exists {
             return Ok(());
         }
-        return Err(semantic(format!("Table or view already exists - {project}.{}", ct.name.name)));
+        return Err(semantic(format!(
+            "Table or view already exists - {project}.{}",
+            ct.name.name
+        )));
     }
     let now_ms = now.epoch_ms();
     ns.tables.insert(

@@ -37,7 +37,12 @@ fn page_size(req: &Request) -> Result<usize, MockError> {
             .ok()
             .filter(|n| *n > 0)
             .map(|n| n.min(MAX_PAGE))
-            .ok_or_else(|| MockError::bad_request("InvalidArgument", format!("maxitems `{v}` is not a positive integer"))),
+            .ok_or_else(|| {
+                MockError::bad_request(
+                    "InvalidArgument",
+                    format!("maxitems `{v}` is not a positive integer"),
+                )
+            }),
     }
 }
 
@@ -46,13 +51,23 @@ pub(super) fn list_projects(svc: &mut Service) -> Result<Response, MockError> {
     Ok(xml_ok(render::projects_xml(&ps, &svc.cfg.region)))
 }
 
-pub(super) fn get_project(svc: &mut Service, req: &Request, route: &Route) -> Result<Response, MockError> {
+pub(super) fn get_project(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+) -> Result<Response, MockError> {
     let p = svc.catalog.project(project_of(route)?)?;
     let body = render::project_xml(p, &svc.cfg.region, req.has_query("extended"));
     Ok(xml_ok(body)
         .with_header("x-odps-owner", p.owner.clone())
-        .with_header("x-odps-creation-time", format_rfc1123(p.created_ms.div_euclid(1000)))
-        .with_header("last-modified", format_rfc1123(p.modified_ms.div_euclid(1000))))
+        .with_header(
+            "x-odps-creation-time",
+            format_rfc1123(p.created_ms.div_euclid(1000)),
+        )
+        .with_header(
+            "last-modified",
+            format_rfc1123(p.modified_ms.div_euclid(1000)),
+        ))
 }
 
 pub(super) fn list_schemas(svc: &mut Service, route: &Route) -> Result<Response, MockError> {
@@ -64,14 +79,21 @@ pub(super) fn list_schemas(svc: &mut Service, route: &Route) -> Result<Response,
             crate::xml::elem("Name", &ns.name),
             crate::xml::elem("Project", &p.name),
             crate::xml::elem("Owner", &p.owner),
-            crate::xml::elem("CreateTime", &format_rfc1123(ns.created_ms.div_euclid(1000))),
+            crate::xml::elem(
+                "CreateTime",
+                &format_rfc1123(ns.created_ms.div_euclid(1000))
+            ),
         ));
     }
     out.push_str("<Marker></Marker><MaxItems>1000</MaxItems></Schemas>");
     Ok(xml_ok(out))
 }
 
-pub(super) fn list_tables(svc: &mut Service, req: &Request, route: &Route) -> Result<Response, MockError> {
+pub(super) fn list_tables(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+) -> Result<Response, MockError> {
     let project = project_of(route)?;
     let p = svc.catalog.project(project)?;
     let ns_key = route
@@ -108,24 +130,46 @@ pub(super) fn list_tables(svc: &mut Service, req: &Request, route: &Route) -> Re
 
 pub(super) fn get_table(svc: &mut Service, route: &Route) -> Result<Response, MockError> {
     let project = project_of(route)?;
-    let t = svc.catalog.table(project, route.schema.as_deref(), table_of(route)?)?;
-    let pname = svc.catalog.project(project)?.name.clone();
-    Ok(xml_ok(render::table_xml(t, &pname, route.schema.as_deref()))
-        .with_header("x-odps-owner", t.owner.clone())
-        .with_header("x-odps-creation-time", format_rfc1123(t.created_ms.div_euclid(1000)))
-        .with_header("last-modified", format_rfc1123(t.last_modified_ms.div_euclid(1000))))
-}
-
-pub(super) fn list_partitions(svc: &mut Service, req: &Request, route: &Route) -> Result<Response, MockError> {
     let t = svc
         .catalog
-        .table(project_of(route)?, route.schema.as_deref(), table_of(route)?)?;
+        .table(project, route.schema.as_deref(), table_of(route)?)?;
+    let pname = svc.catalog.project(project)?.name.clone();
+    Ok(
+        xml_ok(render::table_xml(t, &pname, route.schema.as_deref()))
+            .with_header("x-odps-owner", t.owner.clone())
+            .with_header(
+                "x-odps-creation-time",
+                format_rfc1123(t.created_ms.div_euclid(1000)),
+            )
+            .with_header(
+                "last-modified",
+                format_rfc1123(t.last_modified_ms.div_euclid(1000)),
+            ),
+    )
+}
+
+pub(super) fn list_partitions(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+) -> Result<Response, MockError> {
+    let t = svc.catalog.table(
+        project_of(route)?,
+        route.schema.as_deref(),
+        table_of(route)?,
+    )?;
     let filter = match req.query_param("partition") {
-        Some(s) if !s.is_empty() => PartSpec::parse(s).map_err(|e| MockError::bad_request("InvalidPartitionSpec", e))?,
+        Some(s) if !s.is_empty() => {
+            PartSpec::parse(s).map_err(|e| MockError::bad_request("InvalidPartitionSpec", e))?
+        }
         _ => PartSpec::default(),
     };
     let cols = &t.schema.partition_columns;
-    if let Some((k, _)) = filter.0.iter().find(|(k, _)| !cols.iter().any(|c| c.name.eq_ignore_ascii_case(k))) {
+    if let Some((k, _)) = filter
+        .0
+        .iter()
+        .find(|(k, _)| !cols.iter().any(|c| c.name.eq_ignore_ascii_case(k)))
+    {
         return Err(MockError::bad_request(
             "InvalidPartitionSpec",
             format!("`{k}` is not a partition column of the table"),
@@ -141,7 +185,10 @@ pub(super) fn list_partitions(svc: &mut Service, req: &Request, route: &Route) -
     }
     let marker = req.query_param("marker").unwrap_or("");
     if !marker.is_empty() {
-        match all.iter().position(|p| spec_path(cols, &p.values) == marker) {
+        match all
+            .iter()
+            .position(|p| spec_path(cols, &p.values) == marker)
+        {
             Some(i) => {
                 all.drain(..=i);
             }
@@ -151,31 +198,57 @@ pub(super) fn list_partitions(svc: &mut Service, req: &Request, route: &Route) -
     let max = page_size(req)?;
     let next_marker = if all.len() > max {
         all.truncate(max);
-        all.last().map(|p| spec_path(cols, &p.values)).unwrap_or_default()
+        all.last()
+            .map(|p| spec_path(cols, &p.values))
+            .unwrap_or_default()
     } else {
         String::new()
     };
     let names_only = req.has_query("name");
-    Ok(xml_ok(render::partitions_xml(t, &all, &next_marker, max, names_only)))
+    Ok(xml_ok(render::partitions_xml(
+        t,
+        &all,
+        &next_marker,
+        max,
+        names_only,
+    )))
 }
 
-pub(super) fn get_partition(svc: &mut Service, req: &Request, route: &Route) -> Result<Response, MockError> {
-    let t = svc
-        .catalog
-        .table(project_of(route)?, route.schema.as_deref(), table_of(route)?)?;
+pub(super) fn get_partition(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+) -> Result<Response, MockError> {
+    let t = svc.catalog.table(
+        project_of(route)?,
+        route.schema.as_deref(),
+        table_of(route)?,
+    )?;
     let text = req.query_param("partition").unwrap_or("");
-    let spec = PartSpec::parse(text).map_err(|e| MockError::bad_request("InvalidPartitionSpec", e))?;
+    let spec =
+        PartSpec::parse(text).map_err(|e| MockError::bad_request("InvalidPartitionSpec", e))?;
     let values = spec.resolve(&t.schema.partition_columns)?;
     let p = t
         .partitions
         .get(&values)
         .ok_or_else(|| MockError::no_such_partition(&t.spec_text(&values)))?;
-    Ok(xml_ok(render::partition_xml(p, t.lifecycle, req.has_query("extended"))))
+    Ok(xml_ok(render::partition_xml(
+        p,
+        t.lifecycle,
+        req.has_query("extended"),
+    )))
 }
 
-pub(super) fn tunnel_discovery(svc: &mut Service, req: &Request, route: &Route) -> Result<Response, MockError> {
+pub(super) fn tunnel_discovery(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+) -> Result<Response, MockError> {
     if !req.has_query("service") {
-        return Err(MockError::bad_request("InvalidArgument", "expected `?service`"));
+        return Err(MockError::bad_request(
+            "InvalidArgument",
+            "expected `?service`",
+        ));
     }
     svc.catalog.project(project_of(route)?)?;
     let host = svc

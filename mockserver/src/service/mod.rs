@@ -81,7 +81,10 @@ pub struct ServiceConfig {
 impl Default for ServiceConfig {
     fn default() -> Self {
         let mut accounts = BTreeMap::new();
-        accounts.insert(DEFAULT_ACCESS_ID.to_string(), DEFAULT_ACCESS_KEY.to_string());
+        accounts.insert(
+            DEFAULT_ACCESS_ID.to_string(),
+            DEFAULT_ACCESS_KEY.to_string(),
+        );
         Self {
             project: DEFAULT_PROJECT.to_string(),
             extra_projects: Vec::new(),
@@ -229,7 +232,8 @@ impl Service {
         let mut names = vec![self.cfg.project.clone()];
         names.extend(self.cfg.extra_projects.iter().cloned());
         for n in names {
-            self.catalog.ensure_project(&n, &self.cfg.owner, now.epoch_ms());
+            self.catalog
+                .ensure_project(&n, &self.cfg.owner, now.epoch_ms());
         }
     }
 
@@ -309,7 +313,11 @@ impl Service {
 
     fn new_request_id(&mut self) -> String {
         self.request_seq += 1;
-        format!("{:016X}{:016X}", self.cfg.seed ^ 0x4D41_5843_4D4F_434B, self.request_seq)
+        format!(
+            "{:016X}{:016X}",
+            self.cfg.seed ^ 0x4D41_5843_4D4F_434B,
+            self.request_seq
+        )
     }
 
     fn render_error(&self, layout: Layout, e: &MockError, rid: &str) -> Response {
@@ -421,9 +429,11 @@ impl Service {
                 "No slot available, please retry later (injected fault)",
             )
             .with_header("retry-after", "1"))),
-            Some(FaultEffect::BadGateway) => {
-                Some(Ok(MockError::new(502, "BadGateway", "Bad Gateway (injected fault)")))
-            }
+            Some(FaultEffect::BadGateway) => Some(Ok(MockError::new(
+                502,
+                "BadGateway",
+                "Bad Gateway (injected fault)",
+            ))),
             Some(FaultEffect::GatewayTimeout) => Some(Ok(MockError::new(
                 504,
                 "GatewayTimeout",
@@ -452,7 +462,14 @@ impl Service {
         let result = match pre_error {
             Some(Err(())) => {
                 let resp = self.finish_headers(Response::new(502, Bytes::new()), &rid, now);
-                self.push_log(&req, &rid, Some(&route), 0, fault_id, Some("dropped".into()));
+                self.push_log(
+                    &req,
+                    &rid,
+                    Some(&route),
+                    0,
+                    fault_id,
+                    Some("dropped".into()),
+                );
                 return Reply {
                     response: resp,
                     delay_ms: 0,
@@ -506,7 +523,14 @@ impl Service {
         } else {
             error_code(&reply.response)
         };
-        self.push_log(&req, &rid, Some(&route), reply.response.status, fault_id, error);
+        self.push_log(
+            &req,
+            &rid,
+            Some(&route),
+            reply.response.status,
+            fault_id,
+            error,
+        );
         reply
     }
 
@@ -533,7 +557,11 @@ impl Service {
                     Layout::Tunnel => maxc_core::http::Service::Tunnel,
                     _ => maxc_core::http::Service::Rest,
                 };
-                Err(MockError::new(e.http_status(), e.code_for(layer), e.to_string()))
+                Err(MockError::new(
+                    e.http_status(),
+                    e.code_for(layer),
+                    e.to_string(),
+                ))
             }
         }
     }
@@ -582,7 +610,10 @@ impl Service {
             | O::AbortUpsert
             | O::Preview => Err(MockError::bad_request(
                 "NotSupported",
-                format!("tunnel operation {} is not implemented yet", route.op.name()),
+                format!(
+                    "tunnel operation {} is not implemented yet",
+                    route.op.name()
+                ),
             )),
         }
     }

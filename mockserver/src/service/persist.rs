@@ -5,15 +5,19 @@ use std::collections::BTreeSet;
 use super::{Service, ServiceConfig};
 use crate::catalog::Segment;
 use crate::storage::{
-    Disk, IdState, MANIFEST, MANIFEST_FORMAT, Manifest, StorageError, decode_segment, encode_segment, segment_file,
-    segment_id,
+    Disk, IdState, MANIFEST, MANIFEST_FORMAT, Manifest, StorageError, decode_segment,
+    encode_segment, segment_file, segment_id,
 };
 use crate::time::MockTime;
 
 impl Service {
     /// A service whose state lives on `disk`: loads the manifest and its segments if
     /// present, otherwise starts empty and writes a first manifest.
-    pub fn with_disk(cfg: ServiceConfig, disk: Box<dyn Disk>, now: MockTime) -> Result<Self, StorageError> {
+    pub fn with_disk(
+        cfg: ServiceConfig,
+        disk: Box<dyn Disk>,
+        now: MockTime,
+    ) -> Result<Self, StorageError> {
         let mut svc = Service::new(cfg, now);
         let Some(bytes) = disk.read(MANIFEST)? else {
             svc.disk = Some(disk);
@@ -101,10 +105,11 @@ impl Service {
         if self.disk.is_none() {
             return Ok(());
         }
-        let manifest = serde_json::to_vec_pretty(&self.manifest()).map_err(|e| StorageError::Corrupt {
-            path: MANIFEST.into(),
-            reason: e.to_string(),
-        })?;
+        let manifest =
+            serde_json::to_vec_pretty(&self.manifest()).map_err(|e| StorageError::Corrupt {
+                path: MANIFEST.into(),
+                reason: e.to_string(),
+            })?;
         let Some(disk) = self.disk.as_mut() else {
             return Ok(());
         };

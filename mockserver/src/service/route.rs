@@ -159,7 +159,10 @@ pub fn classify(req: &Request) -> (Layout, String) {
 }
 
 fn not_found(path: &str) -> MockError {
-    MockError::not_found("NoSuchObject", format!("The requested resource `{path}` does not exist"))
+    MockError::not_found(
+        "NoSuchObject",
+        format!("The requested resource `{path}` does not exist"),
+    )
 }
 
 fn method_not_allowed(m: Method, path: &str) -> MockError {
@@ -187,7 +190,11 @@ pub fn route(req: &Request) -> Result<Route, MockError> {
         return Ok(r);
     }
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let m = if req.method == Method::Head { Method::Get } else { req.method };
+    let m = if req.method == Method::Head {
+        Method::Get
+    } else {
+        req.method
+    };
     let q = |k: &str| req.has_query(k);
     // Top-level REST resources.
     if layout == Layout::Rest {
@@ -254,9 +261,13 @@ pub fn route(req: &Request) -> Result<Route, MockError> {
                 Method::Get if q("taskstatus") => Operation::GetTaskStatus,
                 Method::Get if q("result") => Operation::GetInstanceResult,
                 Method::Get if q("instanceprogress") => Operation::GetInstanceProgress,
-                Method::Get if req.query.iter().all(|(k, _)| {
-                    matches!(k.as_str(), "instancestatus" | "curr_project" | "curr_schema")
-                }) =>
+                Method::Get
+                    if req.query.iter().all(|(k, _)| {
+                        matches!(
+                            k.as_str(),
+                            "instancestatus" | "curr_project" | "curr_schema"
+                        )
+                    }) =>
                 {
                     Operation::GetInstance
                 }
@@ -327,26 +338,98 @@ mod tests {
     fn routes() {
         let cases = [
             (Method::Get, "/api/projects/p", Operation::GetProject),
-            (Method::Get, "/api/projects/p/tables/t?extended", Operation::GetTable),
-            (Method::Get, "/api/projects/p/tables/t?partitions&expectmarker=true", Operation::ListPartitions),
-            (Method::Get, "/api/projects/p/tables/t?partition=ds%3D%271%27", Operation::GetPartition),
-            (Method::Get, "/api/projects/p/schemas/s/tables/t", Operation::GetTable),
-            (Method::Post, "/api/projects/p/instances", Operation::CreateInstance),
-            (Method::Get, "/api/projects/p/instances/i1?taskstatus", Operation::GetTaskStatus),
-            (Method::Get, "/api/projects/p/instances/i1?instancestatus&curr_project=p", Operation::GetInstance),
-            (Method::Get, "/api/projects/p/tunnel?service", Operation::TunnelDiscovery),
+            (
+                Method::Get,
+                "/api/projects/p/tables/t?extended",
+                Operation::GetTable,
+            ),
+            (
+                Method::Get,
+                "/api/projects/p/tables/t?partitions&expectmarker=true",
+                Operation::ListPartitions,
+            ),
+            (
+                Method::Get,
+                "/api/projects/p/tables/t?partition=ds%3D%271%27",
+                Operation::GetPartition,
+            ),
+            (
+                Method::Get,
+                "/api/projects/p/schemas/s/tables/t",
+                Operation::GetTable,
+            ),
+            (
+                Method::Post,
+                "/api/projects/p/instances",
+                Operation::CreateInstance,
+            ),
+            (
+                Method::Get,
+                "/api/projects/p/instances/i1?taskstatus",
+                Operation::GetTaskStatus,
+            ),
+            (
+                Method::Get,
+                "/api/projects/p/instances/i1?instancestatus&curr_project=p",
+                Operation::GetInstance,
+            ),
+            (
+                Method::Get,
+                "/api/projects/p/tunnel?service",
+                Operation::TunnelDiscovery,
+            ),
             (Method::Get, "/api/tenants", Operation::Tenants),
             (Method::Get, "/api/logview/host", Operation::LogviewHost),
-            (Method::Post, "/projects/p/tables/t?uploads=1&reload=False", Operation::CreateUpload),
-            (Method::Put, "/projects/p/tables/t?uploadid=u&blockid=0", Operation::UploadBlock),
-            (Method::Post, "/projects/p/tables/t?uploadid=u", Operation::CommitUpload),
-            (Method::Get, "/projects/p/tables/t?uploadid=u&reload=True", Operation::GetUpload),
-            (Method::Post, "/projects/p/tables/t?downloads=&asyncmode=true", Operation::CreateDownload),
-            (Method::Get, "/projects/p/tables/t?data&downloadid=d&rowrange=(0,5)", Operation::ReadData),
-            (Method::Post, "/projects/p/tables/t/streams?check_latest_schema=false", Operation::CreateStream),
-            (Method::Put, "/projects/p/tables/t/streams?uploadid=s&slotid=1", Operation::WriteStream),
-            (Method::Delete, "/projects/p/tables/t/upserts?upsertid=x", Operation::AbortUpsert),
-            (Method::Post, "/projects/p/schemas/default/tables/t/upserts?upsertid=x", Operation::CommitUpsert),
+            (
+                Method::Post,
+                "/projects/p/tables/t?uploads=1&reload=False",
+                Operation::CreateUpload,
+            ),
+            (
+                Method::Put,
+                "/projects/p/tables/t?uploadid=u&blockid=0",
+                Operation::UploadBlock,
+            ),
+            (
+                Method::Post,
+                "/projects/p/tables/t?uploadid=u",
+                Operation::CommitUpload,
+            ),
+            (
+                Method::Get,
+                "/projects/p/tables/t?uploadid=u&reload=True",
+                Operation::GetUpload,
+            ),
+            (
+                Method::Post,
+                "/projects/p/tables/t?downloads=&asyncmode=true",
+                Operation::CreateDownload,
+            ),
+            (
+                Method::Get,
+                "/projects/p/tables/t?data&downloadid=d&rowrange=(0,5)",
+                Operation::ReadData,
+            ),
+            (
+                Method::Post,
+                "/projects/p/tables/t/streams?check_latest_schema=false",
+                Operation::CreateStream,
+            ),
+            (
+                Method::Put,
+                "/projects/p/tables/t/streams?uploadid=s&slotid=1",
+                Operation::WriteStream,
+            ),
+            (
+                Method::Delete,
+                "/projects/p/tables/t/upserts?upsertid=x",
+                Operation::AbortUpsert,
+            ),
+            (
+                Method::Post,
+                "/projects/p/schemas/default/tables/t/upserts?upsertid=x",
+                Operation::CommitUpsert,
+            ),
         ];
         for (m, pq, op) in cases {
             let r = rt(m, pq).unwrap_or_else(|e| panic!("{pq}: {e}"));
@@ -355,14 +438,38 @@ mod tests {
                 assert_eq!(r.project.as_deref(), Some("p"), "{pq}");
             }
         }
-        assert_eq!(rt(Method::Get, "/api/projects/p/schemas/s/tables/t").unwrap().schema.as_deref(), Some("s"));
-        assert_eq!(rt(Method::Get, "/api/projects/p/tables/t?partition=ds%3D1").unwrap().partition.as_deref(), Some("ds=1"));
-        assert_eq!(rt(Method::Get, "/_maxc/health").unwrap().layout, Layout::Admin);
-        for bad in ["/", "/api/nope", "/projects", "/api/projects/p/tables/t/x/y", "/apix/projects/p"] {
+        assert_eq!(
+            rt(Method::Get, "/api/projects/p/schemas/s/tables/t")
+                .unwrap()
+                .schema
+                .as_deref(),
+            Some("s")
+        );
+        assert_eq!(
+            rt(Method::Get, "/api/projects/p/tables/t?partition=ds%3D1")
+                .unwrap()
+                .partition
+                .as_deref(),
+            Some("ds=1")
+        );
+        assert_eq!(
+            rt(Method::Get, "/_maxc/health").unwrap().layout,
+            Layout::Admin
+        );
+        for bad in [
+            "/",
+            "/api/nope",
+            "/projects",
+            "/api/projects/p/tables/t/x/y",
+            "/apix/projects/p",
+        ] {
             let e = rt(Method::Get, bad).unwrap_err();
             assert_eq!(e.status, 404, "{bad}");
         }
-        assert_eq!(rt(Method::Delete, "/api/projects/p").unwrap_err().status, 405);
+        assert_eq!(
+            rt(Method::Delete, "/api/projects/p").unwrap_err().status,
+            405
+        );
         assert_eq!(Operation::UploadBlock.name(), "upload_block");
         assert!(Operation::UploadBlock.is_tunnel());
         assert!(!Operation::GetTable.is_tunnel());

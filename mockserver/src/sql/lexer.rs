@@ -83,7 +83,9 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, SqlError> {
         }
         if c.is_alphabetic() || c == '_' {
             let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$') {
+            while i < chars.len()
+                && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$')
+            {
                 bump!();
             }
             out.push(Token {
@@ -98,7 +100,10 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, SqlError> {
             while i < chars.len() && chars[i].is_ascii_digit() {
                 bump!();
             }
-            if i < chars.len() && chars[i] == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()) {
+            if i < chars.len()
+                && chars[i] == '.'
+                && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())
+            {
                 bump!();
                 while i < chars.len() && chars[i].is_ascii_digit() {
                     bump!();
@@ -217,7 +222,9 @@ mod tests {
 
     #[test]
     fn tokens() {
-        let t = tokenize("CREATE /* c */ TABLE p.`a``b` -- x\n ('it\\'s', \"q\", 'a''b', 1.5e3, 16)").unwrap();
+        let t =
+            tokenize("CREATE /* c */ TABLE p.`a``b` -- x\n ('it\\'s', \"q\", 'a''b', 1.5e3, 16)")
+                .unwrap();
         let kinds: Vec<Tok> = t.into_iter().map(|t| t.tok).collect();
         assert_eq!(
             kinds,

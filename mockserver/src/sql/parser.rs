@@ -153,7 +153,11 @@ impl Parser {
 
     fn unsupported(&self, what: &str) -> SqlError {
         let (l, c) = self.pos();
-        SqlError::at(l, c, format!("unsupported statement or clause `{what}`: {SUPPORTED}"))
+        SqlError::at(
+            l,
+            c,
+            format!("unsupported statement or clause `{what}`: {SUPPORTED}"),
+        )
     }
 
     fn object_name(&mut self) -> Result<ObjectName, SqlError> {
@@ -211,7 +215,11 @@ impl Parser {
             "DROP" => {
                 self.i += 1;
                 if !self.is_kw("TABLE") {
-                    let what = self.peek().map(describe).unwrap_or_default().to_ascii_uppercase();
+                    let what = self
+                        .peek()
+                        .map(describe)
+                        .unwrap_or_default()
+                        .to_ascii_uppercase();
                     return Err(self.unsupported(&format!("DROP {what}")));
                 }
                 self.i += 1;
@@ -228,7 +236,11 @@ impl Parser {
             "ALTER" => {
                 self.i += 1;
                 if !self.is_kw("TABLE") {
-                    let what = self.peek().map(describe).unwrap_or_default().to_ascii_uppercase();
+                    let what = self
+                        .peek()
+                        .map(describe)
+                        .unwrap_or_default()
+                        .to_ascii_uppercase();
                     return Err(self.unsupported(&format!("ALTER {what}")));
                 }
                 self.i += 1;
@@ -262,7 +274,10 @@ impl Parser {
         };
         let name = self.object_name()?;
         if self.is_kw("LIKE") || self.is_kw("AS") {
-            return Err(self.unsupported(&format!("CREATE TABLE .. {}", describe(self.peek().unwrap_or(&Tok::Sym(' '))).to_ascii_uppercase())));
+            return Err(self.unsupported(&format!(
+                "CREATE TABLE .. {}",
+                describe(self.peek().unwrap_or(&Tok::Sym(' '))).to_ascii_uppercase()
+            )));
         }
         let mut ct = CreateTable {
             name,
@@ -305,7 +320,9 @@ impl Parser {
             }
             if self.eat_kw("COMMENT") {
                 ct.comment = Some(self.string()?);
-            } else if self.is_kw("PARTITIONED") || (self.is_kw("AUTO") && self.is_kw_at(1, "PARTITIONED")) {
+            } else if self.is_kw("PARTITIONED")
+                || (self.is_kw("AUTO") && self.is_kw_at(1, "PARTITIONED"))
+            {
                 if self.is_kw("AUTO") {
                     return Err(self.unsupported("AUTO PARTITIONED BY"));
                 }
@@ -323,7 +340,9 @@ impl Parser {
                     self.expect_sym(')')?;
                     break;
                 }
-            } else if self.is_kw("CLUSTERED") || (self.is_kw("RANGE") && self.is_kw_at(1, "CLUSTERED")) {
+            } else if self.is_kw("CLUSTERED")
+                || (self.is_kw("RANGE") && self.is_kw_at(1, "CLUSTERED"))
+            {
                 let range = self.eat_kw("RANGE");
                 self.expect_kw("CLUSTERED")?;
                 self.expect_kw("BY")?;
@@ -351,7 +370,12 @@ impl Parser {
                 let buckets = if self.eat_kw("INTO") {
                     let n = self.integer()?;
                     self.expect_kw("BUCKETS")?;
-                    Some(u32::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| self.err_here("bucket count must be positive"))?)
+                    Some(
+                        u32::try_from(n)
+                            .ok()
+                            .filter(|n| *n > 0)
+                            .ok_or_else(|| self.err_here("bucket count must be positive"))?,
+                    )
                 } else {
                     None
                 };
@@ -381,7 +405,11 @@ impl Parser {
                 }
                 ct.lifecycle = Some(n);
             } else {
-                let what = self.peek().map(describe).unwrap_or_default().to_ascii_uppercase();
+                let what = self
+                    .peek()
+                    .map(describe)
+                    .unwrap_or_default()
+                    .to_ascii_uppercase();
                 return Err(self.unsupported(&format!("CREATE TABLE .. {what}")));
             }
         }
@@ -411,7 +439,9 @@ impl Parser {
             }
             let if_not_exists = self.if_not_exists()?;
             if !self.is_kw("PARTITION") {
-                return Err(self.unsupported("ALTER TABLE .. ADD (other than PARTITION or COLUMNS)"));
+                return Err(
+                    self.unsupported("ALTER TABLE .. ADD (other than PARTITION or COLUMNS)")
+                );
             }
             let partitions = self.partition_list(false)?;
             return Ok(Statement::AddPartitions {
@@ -442,7 +472,11 @@ impl Parser {
             let days = self.integer()?;
             return Ok(Statement::SetLifecycle { table, days });
         }
-        let what = self.peek().map(describe).unwrap_or_default().to_ascii_uppercase();
+        let what = self
+            .peek()
+            .map(describe)
+            .unwrap_or_default()
+            .to_ascii_uppercase();
         Err(self.unsupported(&format!("ALTER TABLE .. {what}")))
     }
 
@@ -491,7 +525,10 @@ impl Parser {
                 if v.is_empty() {
                     return Err(self.err_here(format!("empty value for partition column `{k}`")));
                 }
-                if spec.iter().any(|(x, _): &(String, String)| x.eq_ignore_ascii_case(&k)) {
+                if spec
+                    .iter()
+                    .any(|(x, _): &(String, String)| x.eq_ignore_ascii_case(&k))
+                {
                     return Err(self.err_here(format!("partition column `{k}` given twice")));
                 }
                 spec.push((k, v));
@@ -527,7 +564,13 @@ impl Parser {
         let text = self.type_text(0)?;
         let ty: OdpsType = text
             .parse()
-            .map_err(|e: maxc_core::types::TypeParseError| SqlError::at(l, c, format!("invalid type `{text}` of column `{name}`: {}", e.reason)))?;
+            .map_err(|e: maxc_core::types::TypeParseError| {
+                SqlError::at(
+                    l,
+                    c,
+                    format!("invalid type `{text}` of column `{name}`: {}", e.reason),
+                )
+            })?;
         let mut def = ColumnDef {
             name,
             ty,
@@ -659,7 +702,10 @@ mod tests {
         assert!(ct.columns[0].not_null);
         assert_eq!(ct.columns[0].comment.as_deref(), Some("the 'id'"));
         assert_eq!(ct.columns[2].ty.to_string(), "map<string,array<bigint>>");
-        assert_eq!(ct.columns[3].ty.to_string(), "struct<a:bigint,b:decimal(10,2)>");
+        assert_eq!(
+            ct.columns[3].ty.to_string(),
+            "struct<a:bigint,b:decimal(10,2)>"
+        );
         assert_eq!(ct.primary_key, vec!["id"]);
         assert_eq!(ct.partition_columns[0].name, "ds");
         assert_eq!(ct.properties.len(), 2);
@@ -690,10 +736,16 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(&s[1], Statement::DropPartitions { partitions, .. } if partitions.len() == 2));
-        assert!(matches!(&s[2], Statement::DropTable { name, if_exists: true } if name.schema.as_deref() == Some("s")));
+        assert!(
+            matches!(&s[1], Statement::DropPartitions { partitions, .. } if partitions.len() == 2)
+        );
+        assert!(
+            matches!(&s[2], Statement::DropTable { name, if_exists: true } if name.schema.as_deref() == Some("s"))
+        );
         assert!(matches!(&s[3], Statement::Truncate { partitions, .. } if partitions.len() == 1));
-        assert!(matches!(&s[4], Statement::AddColumns { columns, if_not_exists: true, .. } if columns.len() == 2));
+        assert!(
+            matches!(&s[4], Statement::AddColumns { columns, if_not_exists: true, .. } if columns.len() == 2)
+        );
         assert_eq!(s[5], Statement::Set);
         assert!(matches!(&s[6], Statement::SetLifecycle { days: 3, .. }));
     }
@@ -701,10 +753,16 @@ mod tests {
     #[test]
     fn unsupported_and_malformed() {
         for (sql, needle) in [
-            ("SELECT * FROM t", "unsupported statement or clause `SELECT`"),
+            (
+                "SELECT * FROM t",
+                "unsupported statement or clause `SELECT`",
+            ),
             ("INSERT INTO t VALUES (1)", "`INSERT`"),
             ("CREATE VIEW v AS SELECT 1", "CREATE VIEW"),
-            ("CREATE TABLE t (a bigint) STORED AS ALIORC", "CREATE TABLE .. STORED"),
+            (
+                "CREATE TABLE t (a bigint) STORED AS ALIORC",
+                "CREATE TABLE .. STORED",
+            ),
             ("CREATE TABLE t AS SELECT 1", "CREATE TABLE .. AS"),
             ("CREATE TABLE t (a nosuchtype)", "invalid type"),
             ("CREATE TABLE t (a bigint", "expected `)`"),

@@ -31,10 +31,14 @@ impl Resp {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     }
     /// The `<Code>` of a REST XML error.
     pub fn xml_code(&self) -> String {
@@ -69,7 +73,10 @@ impl Client {
         Self {
             http,
             base: h.url(),
-            signer: Some(Signer::v2(Credentials::access_key(h.access_id(), h.access_key()))),
+            signer: Some(Signer::v2(Credentials::access_key(
+                h.access_id(),
+                h.access_key(),
+            ))),
         }
     }
 
@@ -84,13 +91,21 @@ impl Client {
 
     /// Sends without signing.
     pub async fn send_raw(&self, req: Request) -> Result<Resp, String> {
-        let prefix = if req.service == Layer::Rest { "/api" } else { "" };
+        let prefix = if req.service == Layer::Rest {
+            "/api"
+        } else {
+            ""
+        };
         let uri = format!("{}{}{}", self.base, prefix, req.path_and_query());
-        let mut b = http::Request::builder().method(req.method.as_str()).uri(uri);
+        let mut b = http::Request::builder()
+            .method(req.method.as_str())
+            .uri(uri);
         for (k, v) in req.headers.iter() {
             b = b.header(k, v);
         }
-        let hreq = b.body(Full::new(req.body.clone())).map_err(|e| e.to_string())?;
+        let hreq = b
+            .body(Full::new(req.body.clone()))
+            .map_err(|e| e.to_string())?;
         let resp = tokio::time::timeout(Duration::from_secs(30), self.http.request(hreq))
             .await
             .map_err(|_| "timeout".to_string())?
@@ -121,10 +136,14 @@ impl Client {
         let body = INSTANCE_XML.replace("{NAME}", task).replace("{SQL}", sql);
         let r = self
             .send(
-                Request::new(Method::Post, Layer::Rest, format!("/projects/{project}/instances"))
-                    .with_query("curr_project", project)
-                    .with_header("content-type", "application/xml")
-                    .with_body(body),
+                Request::new(
+                    Method::Post,
+                    Layer::Rest,
+                    format!("/projects/{project}/instances"),
+                )
+                .with_query("curr_project", project)
+                .with_header("content-type", "application/xml")
+                .with_body(body),
             )
             .await
             .unwrap();
@@ -137,14 +156,26 @@ impl Client {
     pub async fn run_sql(&self, project: &str, sql: &str) -> (String, String) {
         let id = self.submit_sql(project, "AnonymousSQLTask", sql).await;
         let st = self
-            .rest(Method::Get, &format!("/projects/{project}/instances/{id}"), &[("taskstatus", "")])
+            .rest(
+                Method::Get,
+                &format!("/projects/{project}/instances/{id}"),
+                &[("taskstatus", "")],
+            )
             .await;
         assert_eq!(st.status, 200);
         let t = st.text();
         assert!(t.contains("<Status>Terminated</Status>"), "{t}");
-        let status = if t.contains("<Status>Success</Status>") { "Success" } else { "Failed" };
+        let status = if t.contains("<Status>Success</Status>") {
+            "Success"
+        } else {
+            "Failed"
+        };
         let res = self
-            .rest(Method::Get, &format!("/projects/{project}/instances/{id}"), &[("result", "")])
+            .rest(
+                Method::Get,
+                &format!("/projects/{project}/instances/{id}"),
+                &[("result", "")],
+            )
             .await;
         (status.to_string(), res.text())
     }
@@ -157,7 +188,11 @@ pub async fn start(cfg: MockConfig) -> (MockServerHandle, Client) {
 }
 
 pub fn temp_dir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("maxc-mock-{name}-{}-{}", std::process::id(), now().unix_secs()));
+    let d = std::env::temp_dir().join(format!(
+        "maxc-mock-{name}-{}-{}",
+        std::process::id(),
+        now().unix_secs()
+    ));
     let _ = std::fs::remove_dir_all(&d);
     d
 }
