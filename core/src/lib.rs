@@ -9,4 +9,5 @@
 #![warn(missing_docs)]
 
 pub mod http;
+pub mod partition;
 pub mod types;
