@@ -25,7 +25,13 @@ fn canonical_resource(r: &Request) -> String {
     q.sort();
     let parts: Vec<String> = q
         .iter()
-        .map(|(k, v)| if v.is_empty() { k.clone() } else { format!("{k}={v}") })
+        .map(|(k, v)| {
+            if v.is_empty() {
+                k.clone()
+            } else {
+                format!("{k}={v}")
+            }
+        })
         .collect();
     if parts.is_empty() {
         r.path.clone()
@@ -35,7 +41,10 @@ fn canonical_resource(r: &Request) -> String {
 }
 
 fn header_lines(r: &Request) -> Vec<(String, String)> {
-    r.headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    r.headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn assert_tunnel_headers(r: &Request) {
@@ -48,7 +57,10 @@ fn assert_tunnel_headers(r: &Request) {
     );
     assert_eq!(r.headers.get("x-odps-user-agent"), Some(UA));
     assert_eq!(r.headers.get("user-agent"), Some(UA));
-    assert_eq!(r.query.last().map(|(k, _)| k.as_str()), Some("curr_project"));
+    assert_eq!(
+        r.query.last().map(|(k, _)| k.as_str()),
+        Some("curr_project")
+    );
 }
 
 #[test]
@@ -200,7 +212,10 @@ fn v5_block_put() {
     );
     assert_eq!(r.method, Method::Put);
     assert_tunnel_headers(&r);
-    assert_eq!(r.headers.get("content-type"), Some("application/octet-stream"));
+    assert_eq!(
+        r.headers.get("content-type"),
+        Some("application/octet-stream")
+    );
     assert!(!r.headers.contains("content-encoding"));
     assert_eq!(r.body, body);
     assert_eq!(
@@ -365,9 +380,15 @@ fn stream_requests() {
         r.path_and_query(),
         "/projects/my_project/tables/t/streams?uploadid=s1&slotid=1&partition=ds%3D20240101&schema_version=0&check_latest_schema=false&curr_project=my_project"
     );
-    assert_eq!(r.headers.get("odps-tunnel-routed-server"), Some("127.0.0.1:8080"));
+    assert_eq!(
+        r.headers.get("odps-tunnel-routed-server"),
+        Some("127.0.0.1:8080")
+    );
     assert_eq!(r.headers.get("odps-tunnel-slot-num"), Some("1"));
-    assert_eq!(r.headers.get("content-type"), Some("application/octet-stream"));
+    assert_eq!(
+        r.headers.get("content-type"),
+        Some("application/octet-stream")
+    );
     assert_eq!(r.body, body);
     assert_eq!(
         stream::get_stream(&ctx(), "t", &p, "s1", None).path_and_query(),
@@ -375,7 +396,10 @@ fn stream_requests() {
     );
     let a = stream::abort_stream(&ctx(), "t", &p, "s1", "10.0.0.1:1");
     assert_eq!(a.method, Method::Post);
-    assert_eq!(a.headers.get("odps-tunnel-routed-server"), Some("10.0.0.1:1"));
+    assert_eq!(
+        a.headers.get("odps-tunnel-routed-server"),
+        Some("10.0.0.1:1")
+    );
 }
 
 #[test]
@@ -411,7 +435,10 @@ fn upsert_requests() {
         r.path_and_query(),
         "/projects/my_project/tables/mock_acid/upserts?upsertid=u9&partition=ds%3D20240101&bucketid=0&slotid=1&record_count=4&curr_project=my_project"
     );
-    assert_eq!(r.headers.get("odps-tunnel-routed-server"), Some("127.0.0.1:9"));
+    assert_eq!(
+        r.headers.get("odps-tunnel-routed-server"),
+        Some("127.0.0.1:9")
+    );
     assert_eq!(r.headers.get("content-encoding"), Some("deflate"));
     assert!(!r.headers.contains("content-type"));
     assert_eq!(r.body, body);
@@ -421,7 +448,10 @@ fn upsert_requests() {
         c.path_and_query(),
         "/projects/my_project/tables/t/upserts?upsertid=u9&partition=ds%3D20240101&curr_project=my_project"
     );
-    assert_eq!(c.headers.get("odps-tunnel-routed-server"), Some("127.0.0.1:9"));
+    assert_eq!(
+        c.headers.get("odps-tunnel-routed-server"),
+        Some("127.0.0.1:9")
+    );
     let d = upsert::abort_upsert(&ctx(), "t", &p, "u9", "127.0.0.1:9");
     assert_eq!(d.method, Method::Delete);
     assert_eq!(
@@ -459,7 +489,8 @@ fn sql_submission() {
         "ALTER TABLE my_project.`t` ADD IF NOT EXISTS PARTITION (ds='20240101');",
         "uid-1",
     );
-    job.settings.insert("odps.sql.submit.mode".into(), "".into());
+    job.settings
+        .insert("odps.sql.submit.mode".into(), "".into());
     let r = instance::submit_sql(&ctx(), &job);
     assert_eq!(r.method, Method::Post);
     assert_eq!(r.service, Service::Rest);
@@ -470,8 +501,14 @@ fn sql_submission() {
     assert_eq!(r.headers.get("content-type"), Some("application/xml"));
     let body = std::str::from_utf8(&r.body).unwrap();
     assert!(body.contains("<Name>SQLAddPartitionTask</Name>"), "{body}");
-    assert!(body.contains("<Priority>9</Priority><Guid>uid-1</Guid>"), "{body}");
-    assert!(body.contains("<DAG><RunMode>Sequence</RunMode></DAG>"), "{body}");
+    assert!(
+        body.contains("<Priority>9</Priority><Guid>uid-1</Guid>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<DAG><RunMode>Sequence</RunMode></DAG>"),
+        "{body}"
+    );
     assert_eq!(SqlJob::from_xml(&r.body).unwrap(), job);
     assert_eq!(
         instance::get_task_status(&ctx(), "i1").path_and_query(),
@@ -492,7 +529,12 @@ fn ddl_text() {
         "ALTER TABLE my_project.`t` ADD IF NOT EXISTS PARTITION (ds='20240101');"
     );
     assert_eq!(
-        instance::drop_partition_sql(&c, "t", &PartitionSpec::from_pairs([("ds", "20240101"), ("hh", "it's")]).unwrap(), true),
+        instance::drop_partition_sql(
+            &c,
+            "t",
+            &PartitionSpec::from_pairs([("ds", "20240101"), ("hh", "it's")]).unwrap(),
+            true
+        ),
         "ALTER TABLE my_project.`t` DROP IF EXISTS PARTITION (ds='20240101', hh='it\\'s');"
     );
     assert_eq!(

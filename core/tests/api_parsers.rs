@@ -58,7 +58,10 @@ fn table_full() {
     let cluster = t.cluster.clone().unwrap();
     assert_eq!(cluster.cluster_type.as_deref(), Some("hash"));
     assert_eq!(cluster.cluster_cols, vec!["id".to_string()]);
-    assert_eq!(cluster.sort_cols, vec![("id".to_string(), "asc".to_string())]);
+    assert_eq!(
+        cluster.sort_cols,
+        vec![("id".to_string(), "asc".to_string())]
+    );
     assert_eq!(t.creation_time, Some(1_704_067_200));
     assert_eq!(t.last_modified_time, Some(1_704_067_200));
     assert_eq!(
@@ -95,7 +98,10 @@ fn table_minimal_and_escaped_schema() {
     let t = rest::parse_table(&ok(escaped)).unwrap();
     assert_eq!(t.schema.columns[0].ty, OdpsType::BigInt);
     assert!(!t.schema.columns[0].nullable);
-    assert!(t.transactional, "a JSON boolean Transactional is accepted on input");
+    assert!(
+        t.transactional,
+        "a JSON boolean Transactional is accepted on input"
+    );
     assert_eq!(t.table_type, TableType::VirtualView);
 }
 
@@ -104,9 +110,15 @@ fn table_errors() {
     let e = rest::parse_table(&ok("<Table><Name>x</Name></Table>")).unwrap_err();
     assert_eq!(e.code, codes::MALFORMED_RESPONSE);
     assert_eq!(e.class, ErrorClass::Fatal);
-    let e = rest::parse_table(&ok(r#"<Table><Schema>{"columns":[{"name":"a","type":"nope"}]}</Schema></Table>"#)).unwrap_err();
+    let e = rest::parse_table(&ok(
+        r#"<Table><Schema>{"columns":[{"name":"a","type":"nope"}]}</Schema></Table>"#,
+    ))
+    .unwrap_err();
     assert!(e.message.contains("nope"), "{e}");
-    let e = rest::parse_table(&ok(r#"<Table><Schema>{"columns":[], "Reserved": "{bad"}</Schema></Table>"#)).unwrap_err();
+    let e = rest::parse_table(&ok(
+        r#"<Table><Schema>{"columns":[], "Reserved": "{bad"}</Schema></Table>"#,
+    ))
+    .unwrap_err();
     assert!(e.message.contains("Reserved"), "{e}");
 }
 
@@ -179,15 +191,20 @@ fn partitions() {
     .unwrap();
     assert_eq!(one.partition_size, Some(10));
     assert_eq!(one.partition_record_num, Some(2));
-    assert_eq!(rest::parse_partition(&rest::render_partition(&one)).unwrap(), one);
+    assert_eq!(
+        rest::parse_partition(&rest::render_partition(&one)).unwrap(),
+        one
+    );
 }
 
 #[test]
 fn project() {
-    let resp = ok(r#"<Project><Name>p</Name><Type>managed</Type><Comment/><Owner>ALIYUN$x</Owner>
+    let resp = ok(
+        r#"<Project><Name>p</Name><Type>managed</Type><Comment/><Owner>ALIYUN$x</Owner>
   <State>AVAILABLE</State><Region>cn-hangzhou</Region>
   <Properties><Property><Name>k</Name><Value>v</Value></Property></Properties>
-  <Clusters><Cluster><Name>..</Name><QuotaID>..</QuotaID></Cluster></Clusters></Project>"#)
+  <Clusters><Cluster><Name>..</Name><QuotaID>..</QuotaID></Cluster></Clusters></Project>"#,
+    )
     .with_header("x-odps-owner", "ALIYUN$x")
     .with_header("x-odps-creation-time", "Mon, 01 Jan 2024 00:00:00 GMT")
     .with_header("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT");
@@ -207,7 +224,8 @@ fn project() {
 fn tunnel_endpoint() {
     let r = ok("dt.cn-hangzhou.maxcompute.aliyun.com\n");
     assert_eq!(
-        rest::parse_tunnel_endpoint(&r, "https://service.cn-hangzhou.maxcompute.aliyun.com/api").unwrap(),
+        rest::parse_tunnel_endpoint(&r, "https://service.cn-hangzhou.maxcompute.aliyun.com/api")
+            .unwrap(),
         "https://dt.cn-hangzhou.maxcompute.aliyun.com"
     );
     assert_eq!(
@@ -256,13 +274,26 @@ fn upload_session() {
     assert!(s.blocks.is_empty());
     // Round trip through the model.
     let json = serde_json::to_string(&s.to_json_model()).unwrap();
-    assert_eq!(tunnel::parse_upload_session(&ok(&json)).unwrap().blocks, s.blocks);
+    assert_eq!(
+        tunnel::parse_upload_session(&ok(&json)).unwrap().blocks,
+        s.blocks
+    );
     // Missing schema, missing id.
     assert!(tunnel::parse_upload_session(&ok(r#"{"UploadID":"u"}"#)).is_err());
-    assert!(tunnel::parse_upload_session(&ok(&format!(r#"{{"Schema":{}}}"#, schema_json()))).is_err());
-    assert!(tunnel::parse_upload_session(&ok(r#"{"UploadID":"u","Schema":{},"UploadedBlockList":[{"BlockID":20000}]}"#)).is_err());
+    assert!(
+        tunnel::parse_upload_session(&ok(&format!(r#"{{"Schema":{}}}"#, schema_json()))).is_err()
+    );
+    assert!(
+        tunnel::parse_upload_session(&ok(
+            r#"{"UploadID":"u","Schema":{},"UploadedBlockList":[{"BlockID":20000}]}"#
+        ))
+        .is_err()
+    );
 
-    let c = tunnel::parse_upload_commit(&ok(r#"{"UploadedBlockList":[{"BlockID":1},{"BlockID":0}]}"#)).unwrap();
+    let c = tunnel::parse_upload_commit(&ok(
+        r#"{"UploadedBlockList":[{"BlockID":1},{"BlockID":0}]}"#,
+    ))
+    .unwrap();
     assert_eq!(c.blocks, vec![0, 1]);
     assert_eq!(c.status, SessionStatus::Unknown);
     let c = tunnel::parse_upload_commit(&ok("{}")).unwrap();
@@ -303,7 +334,8 @@ fn download_session() {
     assert_eq!(d.record_count, Some(4));
     assert!(d.is_ready());
     insta::assert_debug_snapshot!("download_session", d);
-    let init = tunnel::parse_download_session(&ok(r#"{"DownloadID":"d","Status":"INITIATING"}"#)).unwrap();
+    let init =
+        tunnel::parse_download_session(&ok(r#"{"DownloadID":"d","Status":"INITIATING"}"#)).unwrap();
     assert_eq!(init.status, SessionStatus::Initiating);
     assert!(!init.is_ready());
     let lenient = tunnel::parse_download_session(&ok(&format!(
@@ -314,7 +346,9 @@ fn download_session() {
     assert_eq!(lenient.record_count, Some(5));
     assert_eq!(lenient.status, SessionStatus::Closed);
     assert!(tunnel::parse_download_session(&ok(r#"{"DownloadID":"d","RecordCount":-1}"#)).is_err());
-    assert!(tunnel::parse_download_session(&ok(r#"{"DownloadID":"d","RecordCount":"x"}"#)).is_err());
+    assert!(
+        tunnel::parse_download_session(&ok(r#"{"DownloadID":"d","RecordCount":"x"}"#)).is_err()
+    );
     let json = serde_json::to_string(&d.to_json_model()).unwrap();
     assert!(json.contains(r#""RecordCount":4"#), "{json}");
     assert_eq!(tunnel::parse_download_session(&ok(&json)).unwrap(), d);
@@ -349,8 +383,17 @@ fn stream_session() {
     insta::assert_debug_snapshot!("stream_session", s);
     let json = serde_json::to_string(&s.to_json_model()).unwrap();
     assert_eq!(stream::parse_stream_session(&ok(&json)).unwrap(), s);
-    for bad in [r#"[["1", "10.0.0.5"]]"#, r#"[["1", ":80"]]"#, r#"[["", "h:1"]]"#, "[]", r#"[["1"]]"#] {
-        let b = format!(r#"{{"session_name":"s","schema":{},"slots":{bad}}}"#, schema_json());
+    for bad in [
+        r#"[["1", "10.0.0.5"]]"#,
+        r#"[["1", ":80"]]"#,
+        r#"[["", "h:1"]]"#,
+        "[]",
+        r#"[["1"]]"#,
+    ] {
+        let b = format!(
+            r#"{{"session_name":"s","schema":{},"slots":{bad}}}"#,
+            schema_json()
+        );
         assert!(stream::parse_stream_session(&ok(&b)).is_err(), "{bad}");
     }
 
@@ -362,10 +405,17 @@ fn stream_session() {
     .unwrap();
     assert_eq!(ack.routed_server, "10.0.0.5:8080");
     assert_eq!(ack.slot_num, 2);
-    assert_eq!(stream::parse_stream_write(&stream::render_stream_write(&ack)).unwrap(), ack);
-    let e = stream::parse_stream_write(&ok("").with_header("odps-tunnel-slot-num", "2")).unwrap_err();
+    assert_eq!(
+        stream::parse_stream_write(&stream::render_stream_write(&ack)).unwrap(),
+        ack
+    );
+    let e =
+        stream::parse_stream_write(&ok("").with_header("odps-tunnel-slot-num", "2")).unwrap_err();
     assert!(e.message.contains("routed-server"), "{e}");
-    assert!(stream::parse_stream_write(&ok("").with_header("odps-tunnel-routed-server", "a:1")).is_err());
+    assert!(
+        stream::parse_stream_write(&ok("").with_header("odps-tunnel-routed-server", "a:1"))
+            .is_err()
+    );
 }
 
 #[test]
@@ -392,10 +442,16 @@ fn upsert_session() {
     for key in ["id", "schema", "hash_key", "hasher", "slots", "status"] {
         assert!(json.get(key).is_some(), "{key}");
     }
-    assert_eq!(upsert::parse_upsert_session(&ok(&json.to_string())).unwrap(), s);
+    assert_eq!(
+        upsert::parse_upsert_session(&ok(&json.to_string())).unwrap(),
+        s
+    );
 
     let legacy = body.replace(r#""hasher": "default""#, r#""hasher": "LEGACY""#);
-    assert_eq!(upsert::parse_upsert_session(&ok(&legacy)).unwrap().hasher, Hasher::Legacy);
+    assert_eq!(
+        upsert::parse_upsert_session(&ok(&legacy)).unwrap().hasher,
+        Hasher::Legacy
+    );
     let gap = body.replace("[4, 5, 6, \"7\"]", "[4, 5, 7]");
     assert!(upsert::parse_upsert_session(&ok(&gap)).is_err());
     let dup = body.replace("[4, 5, 6, \"7\"]", "[3, 4, 5, 6]");
@@ -404,7 +460,9 @@ fn upsert_session() {
     assert!(upsert::parse_upsert_session(&ok(&addr)).is_err());
     let committed = body.replace(r#""status": "normal""#, r#""status": "COMMITTED""#);
     assert_eq!(
-        upsert::parse_upsert_session(&ok(&committed)).unwrap().status,
+        upsert::parse_upsert_session(&ok(&committed))
+            .unwrap()
+            .status,
         SessionStatus::Committed
     );
 
@@ -412,7 +470,15 @@ fn upsert_session() {
     let names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         names,
-        ["id", "name", "__version", "__app_version", "__operation", "__key_cols", "__value_cols"]
+        [
+            "id",
+            "name",
+            "__version",
+            "__app_version",
+            "__operation",
+            "__key_cols",
+            "__value_cols"
+        ]
     );
     assert_eq!(cols[4].ty, OdpsType::TinyInt);
     assert_eq!(cols[6].ty, OdpsType::array(OdpsType::BigInt));
@@ -433,21 +499,36 @@ fn errors_xml_and_json() {
     assert_eq!(e.status, 404);
     assert_eq!(e.code, "NoSuchTable");
     assert_eq!(e.request_id.as_deref(), Some("5F1A"));
-    assert_eq!(e.host_id.as_deref(), Some("service.cn-hangzhou.maxcompute.aliyun.com"));
+    assert_eq!(
+        e.host_id(),
+        Some("service.cn-hangzhou.maxcompute.aliyun.com")
+    );
     assert_eq!(e.class, ErrorClass::NotFound);
     insta::assert_debug_snapshot!("error_xml", e);
 
     let json = r#"{"Code":"FlowExceeded","Message":"Your flow quota is exceeded","RequestId":"r1","HoldClientMillis":1500}"#;
     let e = tunnel::parse_upload_session(&Response::new(429, json)).unwrap_err();
-    assert_eq!(e.class, ErrorClass::Retry { after_ms: Some(1500) });
+    assert_eq!(
+        e.class,
+        ErrorClass::Retry {
+            after_ms: Some(1500)
+        }
+    );
     assert_eq!(e.retry_after, Some(1500));
     assert_eq!(e.request_id.as_deref(), Some("r1"));
 
     let e = ApiError::from_response(
-        &Response::new(503, "").with_header("Retry-After", "2").with_header("x-odps-request-id", "h1"),
+        &Response::new(503, "")
+            .with_header("Retry-After", "2")
+            .with_header("x-odps-request-id", "h1"),
         Service::Rest,
     );
-    assert_eq!(e.class, ErrorClass::Retry { after_ms: Some(2000) });
+    assert_eq!(
+        e.class,
+        ErrorClass::Retry {
+            after_ms: Some(2000)
+        }
+    );
     assert_eq!(e.code, "HTTP503");
     assert_eq!(e.request_id.as_deref(), Some("h1"));
 }
@@ -476,7 +557,10 @@ fn classification_table() {
     assert_eq!(class(404, "Whatever", t), ErrorClass::NotFound);
     assert_eq!(class(400, "NoSuchPartition", t), ErrorClass::NotFound);
     assert_eq!(class(400, "UpsertSessionNotFound", t), ErrorClass::NotFound);
-    assert_eq!(class(409, "ObjectAlreadyExists", r), ErrorClass::AlreadyDone);
+    assert_eq!(
+        class(409, "ObjectAlreadyExists", r),
+        ErrorClass::AlreadyDone
+    );
     assert_eq!(class(409, "AlreadyCommitted", t), ErrorClass::AlreadyDone);
     assert_eq!(class(400, "InvalidArgument", t), ErrorClass::Fatal);
     assert_eq!(class(412, "SchemaModified", t), ErrorClass::Fatal);
@@ -488,17 +572,23 @@ fn classification_table() {
         Service::Tunnel,
     );
     assert_eq!(moved.class, ErrorClass::ReloadSession);
-    assert_eq!(moved.routed_server.as_deref(), Some("10.0.0.9:1"));
+    assert_eq!(moved.routed_server(), Some("10.0.0.9:1"));
     let schema = ApiError::from_response(
         &Response::new(412, r#"{"Code":"SchemaModified","Message":"m"}"#)
             .with_header("odps-tunnel-latest-schema-version", "3"),
         Service::Tunnel,
     );
-    assert_eq!(schema.latest_schema_version.as_deref(), Some("3"));
+    assert_eq!(schema.latest_schema_version(), Some("3"));
 
-    let nf = ApiError::from_response(&Response::new(400, r#"{"Code":"UpsertSessionNotFound","Message":""}"#), t);
+    let nf = ApiError::from_response(
+        &Response::new(400, r#"{"Code":"UpsertSessionNotFound","Message":""}"#),
+        t,
+    );
     assert_eq!(upsert::classify_commit_error(&nf), ErrorClass::AlreadyDone);
-    let other = ApiError::from_response(&Response::new(400, r#"{"Code":"InvalidArgument","Message":""}"#), t);
+    let other = ApiError::from_response(
+        &Response::new(400, r#"{"Code":"InvalidArgument","Message":""}"#),
+        t,
+    );
     assert_eq!(upsert::classify_commit_error(&other), ErrorClass::Fatal);
 }
 
@@ -516,32 +606,53 @@ fn garbage_and_fallback_errors() {
     assert!(e.is_retryable());
     // XML without HostId still parses; a numeric ODPS code is mapped.
     let e = ApiError::from_response(
-        &Response::new(400, "<Error><Code>ODPS-0130131: Table not found</Code><Message>m</Message></Error>"),
+        &Response::new(
+            400,
+            "<Error><Code>ODPS-0130131: Table not found</Code><Message>m</Message></Error>",
+        ),
         Service::Rest,
     );
     assert_eq!(e.code, "NoSuchTable");
     assert_eq!(e.class, ErrorClass::NotFound);
-    let e = ApiError::from_response(&Response::new(400, r#"{"Code":123,"Message":null}"#), Service::Tunnel);
+    let e = ApiError::from_response(
+        &Response::new(400, r#"{"Code":123,"Message":null}"#),
+        Service::Tunnel,
+    );
     assert_eq!(e.code, "123");
     assert_eq!(e.message, "");
 }
 
 #[test]
 fn error_rendering_round_trips() {
-    let e = ApiError::new(Service::Rest, 404, "NoSuchPartition", "partition ds=1 <missing> & gone")
-        .with_request_id("rq-1");
+    let e = ApiError::new(
+        Service::Rest,
+        404,
+        "NoSuchPartition",
+        "partition ds=1 <missing> & gone",
+    )
+    .with_request_id("rq-1");
     let xml = e.to_xml_body();
     for el in ["<Code>", "<Message>", "<RequestId>", "<HostId"] {
         assert!(xml.contains(el), "{el} in {xml}");
     }
     let back = ApiError::from_response(&e.to_response(Service::Rest), Service::Rest);
     assert_eq!(back, e);
-    assert_eq!(e.to_response(Service::Rest).headers.get("x-odps-request-id"), Some("rq-1"));
+    assert_eq!(
+        e.to_response(Service::Rest)
+            .headers
+            .get("x-odps-request-id"),
+        Some("rq-1")
+    );
 
     let e = ApiError::new(Service::Tunnel, 429, "FlowExceeded", "slow down")
         .with_request_id("rq-2")
         .with_retry_after(1500);
-    assert_eq!(e.class, ErrorClass::Retry { after_ms: Some(1500) });
+    assert_eq!(
+        e.class,
+        ErrorClass::Retry {
+            after_ms: Some(1500)
+        }
+    );
     assert_eq!(
         e.to_json_body(),
         r#"{"Code":"FlowExceeded","Message":"slow down","RequestId":"rq-2","HoldClientMillis":1500}"#
@@ -554,12 +665,10 @@ fn error_rendering_round_trips() {
 
 #[test]
 fn instances() {
-    let id = instance::parse_submit(
-        &Response::new(201, "").with_header(
-            "Location",
-            "http://service.cn-hangzhou.maxcompute.aliyun.com/api/projects/p/instances/20240101abc",
-        ),
-    )
+    let id = instance::parse_submit(&Response::new(201, "").with_header(
+        "Location",
+        "http://service.cn-hangzhou.maxcompute.aliyun.com/api/projects/p/instances/20240101abc",
+    ))
     .unwrap();
     assert_eq!(id, "20240101abc");
     assert_eq!(
@@ -578,7 +687,8 @@ fn instances() {
     assert_eq!(st.tasks[0].task_type.as_deref(), Some("SQL"));
     insta::assert_debug_snapshot!("task_status", st);
     assert_eq!(instance::parse_task_status(&ok(&st.to_xml())).unwrap(), st);
-    let running = instance::parse_task_status(&ok("<Instance><Status>Running</Status></Instance>")).unwrap();
+    let running =
+        instance::parse_task_status(&ok("<Instance><Status>Running</Status></Instance>")).unwrap();
     assert!(!running.succeeded() && !running.failed());
     let failed = instance::parse_task_status(&ok(
         "<Instance><Status>terminated</Status><Tasks><Task><Name>x</Name><Status>FAILED</Status></Task></Tasks></Instance>",
@@ -591,5 +701,8 @@ fn instances() {
     assert_eq!(res[0].odps_error_code(), Some("ODPS-0130131"));
     let b64 = instance::parse_result(&ok(r#"<Instance><Tasks><Task Type="SQL"><Name>x</Name><Result Format="text" Transform="Base64">T0RQUy0wMTEwMTQxOiBvb3Bz</Result></Task></Tasks></Instance>"#)).unwrap();
     assert_eq!(b64[0].text, "ODPS-0110141: oops");
-    assert_eq!(instance::parse_result(&ok(&instance::render_result(&res))).unwrap(), res);
+    assert_eq!(
+        instance::parse_result(&ok(&instance::render_result(&res))).unwrap(),
+        res
+    );
 }

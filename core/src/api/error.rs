@@ -182,17 +182,24 @@ pub struct ApiError {
     pub message: String,
     /// Request id from the body or the `x-odps-request-id` header.
     pub request_id: Option<String>,
-    /// `HostId` from an XML error body.
-    pub host_id: Option<String>,
     /// Server-requested delay before retrying, in ms (`Retry-After` header in seconds, or
     /// `HoldClientMillis` in a JSON body).
     pub retry_after: Option<u64>,
+    /// What to do about it.
+    pub class: ErrorClass,
+    /// Rarely present extras (boxed to keep `Result<_, ApiError>` small).
+    pub details: Box<ErrorDetails>,
+}
+
+/// The less common parts of an [`ApiError`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorDetails {
+    /// `HostId` from an XML error body.
+    pub host_id: Option<String>,
     /// `odps-tunnel-routed-server` of the response (a 308's new slot address).
     pub routed_server: Option<String>,
     /// `odps-tunnel-latest-schema-version` of the response (with 412 `SchemaModified`).
     pub latest_schema_version: Option<String>,
-    /// What to do about it.
-    pub class: ErrorClass,
 }
 
 impl fmt::Display for ApiError {
@@ -292,10 +299,8 @@ impl ApiError {
             code,
             message: message.into(),
             request_id: None,
-            host_id: None,
             retry_after: None,
-            routed_server: None,
-            latest_schema_version: None,
+            details: Box::default(),
         }
     }
 
@@ -308,6 +313,39 @@ impl ApiError {
         self
     }
 
+    /// `HostId` of an XML error body.
+    pub fn host_id(&self) -> Option<&str> {
+        self.details.host_id.as_deref()
+    }
+
+    /// `odps-tunnel-routed-server` of the response (where a 308 says the slot moved).
+    pub fn routed_server(&self) -> Option<&str> {
+        self.details.routed_server.as_deref()
+    }
+
+    /// `odps-tunnel-latest-schema-version` of the response (412 `SchemaModified`).
+    pub fn latest_schema_version(&self) -> Option<&str> {
+        self.details.latest_schema_version.as_deref()
+    }
+
+    /// Sets the host id.
+    pub fn with_host_id(mut self, id: impl Into<String>) -> Self {
+        self.details.host_id = Some(id.into());
+        self
+    }
+
+    /// Sets the routed server (rendered as `odps-tunnel-routed-server`).
+    pub fn with_routed_server(mut self, addr: impl Into<String>) -> Self {
+        self.details.routed_server = Some(addr.into());
+        self
+    }
+
+    /// Sets the latest schema version (rendered as `odps-tunnel-latest-schema-version`).
+    pub fn with_latest_schema_version(mut self, v: impl Into<String>) -> Self {
+        self.details.latest_schema_version = Some(v.into());
+        self
+    }
+
     /// Sets the request id.
     pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
         self.request_id = Some(id.into());
@@ -316,7 +354,12 @@ impl ApiError {
 
     /// Parses an error response of `service`. Works for any status and any body; never panics.
     pub fn from_response(resp: &Response, service: Service) -> ApiError {
-        let header_id = resp.headers.get(headers::REQUEST_ID).map(str::to_string);
+        let header_id = resp
+            .headers
+            .get(headers::REQUEST_ID)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
         let body = resp.body.as_ref();
         let trimmed = body
             .iter()
@@ -325,26 +368,23 @@ impl ApiError {
         let mut parsed: Option<ErrorJson> = None;
         if trimmed.first() == Some(&b'{') {
             parsed = serde_json::from_slice::<ErrorJson>(trimmed).ok();
-        } else if trimmed.first() == Some(&b'<') {
-            if let Ok(root) = parse_document(trimmed) {
-                let code = root.child_text("Code").unwrap_or_default().to_string();
-                if !code.is_empty() {
-                    parsed = Some(ErrorJson {
-                        code,
-                        message: root.child_text("Message").unwrap_or_default().to_string(),
-                        request_id: root.child_text_nonempty("RequestId"),
-                        host_id: root.child_text_nonempty("HostId"),
-                        hold_client_millis: None,
-                    });
-                }
-            }
+        } else if trimmed.first() == Some(&b'<')
+            && let Ok(root) = parse_document(trimmed)
+        {
+            parsed = Some(ErrorJson {
+                code: root.child_text("Code").unwrap_or_default().to_string(),
+                message: root.child_text("Message").unwrap_or_default().to_string(),
+                request_id: root.child_text_nonempty("RequestId"),
+                host_id: root.child_text_nonempty("HostId"),
+                hold_client_millis: None,
+            });
         }
         let parsed = parsed.filter(|p| !p.code.trim().is_empty());
         let (code, message, request_id, host_id, hold) = match parsed {
             Some(p) => (
                 map_numeric_code(&p.code),
                 p.message,
-                p.request_id.or(header_id),
+                p.request_id.filter(|s| !s.trim().is_empty()).or(header_id),
                 p.host_id,
                 p.hold_client_millis,
             ),
@@ -364,17 +404,19 @@ impl ApiError {
             code,
             message,
             request_id,
-            host_id,
             retry_after,
-            routed_server: resp
-                .headers
-                .get(headers::ROUTED_SERVER)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
-            latest_schema_version: resp
-                .headers
-                .get(headers::LATEST_SCHEMA_VERSION)
-                .map(str::to_string),
+            details: Box::new(ErrorDetails {
+                host_id,
+                routed_server: resp
+                    .headers
+                    .get(headers::ROUTED_SERVER)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+                latest_schema_version: resp
+                    .headers
+                    .get(headers::LATEST_SCHEMA_VERSION)
+                    .map(str::to_string),
+            }),
         }
     }
 
@@ -386,11 +428,9 @@ impl ApiError {
             code: codes::MALFORMED_RESPONSE.to_string(),
             message: what.to_string(),
             request_id: resp.headers.get(headers::REQUEST_ID).map(str::to_string),
-            host_id: None,
             retry_after: None,
-            routed_server: None,
-            latest_schema_version: None,
             class: ErrorClass::Fatal,
+            details: Box::default(),
         }
     }
 
@@ -412,7 +452,7 @@ impl ApiError {
             .text_element("Code", &self.code)
             .text_element("Message", &self.message)
             .text_element("RequestId", self.request_id.as_deref().unwrap_or(""))
-            .text_element("HostId", self.host_id.as_deref().unwrap_or(""));
+            .text_element("HostId", self.host_id().unwrap_or(""));
         w.finish()
     }
 
@@ -446,10 +486,10 @@ impl ApiError {
         if let Some(ms) = self.retry_after {
             r = r.with_header(headers::RETRY_AFTER, ms.div_ceil(1000).to_string());
         }
-        if let Some(s) = &self.routed_server {
+        if let Some(s) = &self.details.routed_server {
             r = r.with_header(headers::ROUTED_SERVER, s.clone());
         }
-        if let Some(v) = &self.latest_schema_version {
+        if let Some(v) = &self.details.latest_schema_version {
             r = r.with_header(headers::LATEST_SCHEMA_VERSION, v.clone());
         }
         r

@@ -87,9 +87,20 @@ pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
     value_to_i64(Value::deserialize(d)?)
 }
 
-/// An optional non-negative integer.
+/// An optional non-negative integer (up to `u64::MAX`).
 pub fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    match value_to_i64::<D::Error>(Value::deserialize(d)?)? {
+    let v = Value::deserialize(d)?;
+    if let Value::Number(n) = &v
+        && let Some(u) = n.as_u64()
+    {
+        return Ok(Some(u));
+    }
+    if let Value::String(s) = &v
+        && let Ok(u) = s.trim().parse::<u64>()
+    {
+        return Ok(Some(u));
+    }
+    match value_to_i64::<D::Error>(v)? {
         None => Ok(None),
         Some(i) => u64::try_from(i)
             .map(Some)

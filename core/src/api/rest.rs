@@ -654,11 +654,11 @@ pub fn parse_partition_list(resp: &Response) -> Result<PartitionList, ApiError> 
             spec.push(k, v)
                 .map_err(|e| ApiError::malformed(resp, format!("partition list: {e}")))?;
         }
-        if spec.is_empty() {
-            if let Some(name) = p.child_text_nonempty("Name") {
-                spec = PartitionSpec::parse(&name)
-                    .map_err(|e| ApiError::malformed(resp, format!("partition list: {e}")))?;
-            }
+        if spec.is_empty()
+            && let Some(name) = p.child_text_nonempty("Name")
+        {
+            spec = PartitionSpec::parse(&name)
+                .map_err(|e| ApiError::malformed(resp, format!("partition list: {e}")))?;
         }
         if spec.is_empty() {
             return Err(ApiError::malformed(

@@ -133,7 +133,7 @@ pub fn parse_document(body: &[u8]) -> Result<XmlElement, XmlError> {
     root.ok_or_else(|| err("no root element"))
 }
 
-fn close(stack: &mut Vec<XmlElement>, root: &mut Option<XmlElement>, el: XmlElement) {
+fn close(stack: &mut [XmlElement], root: &mut Option<XmlElement>, el: XmlElement) {
     match stack.last_mut() {
         Some(parent) => parent.children.push(el),
         None => *root = Some(el),
