@@ -64,7 +64,8 @@ pub struct UploadSession {
 }
 
 impl UploadSession {
-    /// The JSON document (for the mock server).
+    /// The JSON document (for the mock server). Never render `Committing` for a batch
+    /// upload: pyodps crashes on it.
     pub fn to_json_model(&self) -> UploadSessionJson {
         UploadSessionJson {
             upload_id: Some(self.id.clone()),
@@ -272,7 +273,8 @@ impl DownloadSession {
             && self.schema.is_some()
     }
 
-    /// The JSON document (for the mock server).
+    /// The JSON document (for the mock server). Only `Normal`, `Initiating` and `Expired`
+    /// are safe for both SDKs (`closed` is unknown to pyodps, which spells it `CLOSES`).
     pub fn to_json_model(&self) -> DownloadSessionJson {
         DownloadSessionJson {
             download_id: Some(self.id.clone()),
