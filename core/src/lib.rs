@@ -9,6 +9,10 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod http;
+pub mod machine;
+pub mod options;
 pub mod partition;
+pub mod time;
 pub mod types;

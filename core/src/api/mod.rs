@@ -25,7 +25,6 @@ pub(crate) mod lenient;
 pub mod model;
 pub mod rest;
 pub mod stream;
-pub mod time;
 pub mod tunnel;
 pub mod upsert;
 pub mod xml;

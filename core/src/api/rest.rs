@@ -8,16 +8,28 @@ use super::error::check;
 use super::model::{
     PartitionSchemaJson, ReservedJson, SortColJson, TableColumnJson, TableSchemaJson,
 };
-use super::time::{format_http_date, parse_http_date};
 use super::xml::{XmlElement, XmlWriter, parse_document};
 use super::{ApiContext, ApiError, headers};
 use crate::http::{Method, Request, Response, Service};
 use crate::partition::PartitionSpec;
+use crate::time::WallClock;
 use crate::types::TableSchema;
 
 fn xml_root(resp: &Response, what: &str) -> Result<XmlElement, ApiError> {
     check(resp, Service::Rest)?;
     parse_document(&resp.body).map_err(|e| ApiError::malformed(resp, format!("{what}: {e}")))
+}
+
+/// Epoch seconds of an RFC 1123 date (`None` when it does not parse).
+fn parse_http_date(s: &str) -> Option<i64> {
+    WallClock::parse_rfc1123(s.trim())
+        .ok()
+        .map(|w| w.unix_secs())
+}
+
+/// RFC 1123 text of epoch seconds.
+fn format_http_date(secs: i64) -> String {
+    WallClock::from_unix_secs(secs).to_rfc1123()
 }
 
 fn xml_response(body: String) -> Response {

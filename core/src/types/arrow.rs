@@ -14,9 +14,9 @@
 //! | TIMESTAMP_NTZ | Timestamp(Nanosecond, none) |
 //! | INTERVAL_DAY_TIME | Interval(MonthDayNano) with months = 0 (lossless seconds + nanos) |
 //! | INTERVAL_YEAR_MONTH | Interval(YearMonth) |
-//! | ARRAY<T> | List(item: T) |
-//! | MAP<K,V> | Map(entries: Struct<key: K not null, value: V>) |
-//! | STRUCT<…> | Struct |
+//! | `ARRAY<T>` | `List(item: T)` |
+//! | `MAP<K,V>` | `Map(entries: Struct<key: K not null, value: V>)` |
+//! | `STRUCT<…>` | Struct |
 //! | JSON | Utf8 with extension name `arrow.json` |
 //!
 //! Every field produced here carries the MaxCompute type string in its metadata under
