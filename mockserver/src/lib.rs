@@ -24,6 +24,7 @@ pub mod error;
 pub mod faults;
 pub mod fixtures;
 pub mod http_layer;
+pub mod payload;
 pub mod render;
 pub mod rng;
 pub mod server;

@@ -10,6 +10,7 @@ mod ddl;
 mod meta;
 mod persist;
 pub mod route;
+mod tunnel;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -161,7 +162,6 @@ pub struct LogEntry {
 /// Per-request context handed to handlers.
 #[derive(Debug, Clone)]
 pub(crate) struct Ctx {
-    pub request_id: String,
     pub now: MockTime,
     pub corrupt_crc: bool,
 }
@@ -399,7 +399,6 @@ impl Service {
             self.dirty = true;
         }
         let mut ctx = Ctx {
-            request_id: rid.clone(),
             now,
             corrupt_crc: false,
         };
@@ -592,28 +591,25 @@ impl Service {
             O::GetInstanceOther => ddl::get_other(self, route),
             O::StopInstance => ddl::stop_instance(self, route),
             O::Admin => Err(MockError::internal("admin request reached dispatch")),
-            O::CreateUpload
-            | O::GetUpload
-            | O::UploadBlock
-            | O::CommitUpload
-            | O::CreateDownload
-            | O::GetDownload
-            | O::ReadData
-            | O::CreateStream
-            | O::GetStream
-            | O::WriteStream
-            | O::AbortStream
-            | O::CreateUpsert
-            | O::GetUpsert
-            | O::WriteUpsert
-            | O::CommitUpsert
-            | O::AbortUpsert
-            | O::Preview => Err(MockError::bad_request(
+            O::CreateUpload => tunnel::create_upload(self, req, route, ctx),
+            O::GetUpload => tunnel::get_upload(self, req, route),
+            O::UploadBlock => tunnel::upload_block(self, req, route, ctx),
+            O::CommitUpload => tunnel::commit_upload(self, req, route, ctx),
+            O::CreateDownload => tunnel::create_download(self, req, route, ctx),
+            O::GetDownload => tunnel::get_download(self, req, route),
+            O::ReadData => tunnel::read_data(self, req, route, ctx),
+            O::CreateStream => tunnel::create_stream(self, req, route, ctx),
+            O::GetStream => tunnel::get_stream(self, req, route),
+            O::WriteStream => tunnel::write_stream(self, req, route, ctx),
+            O::AbortStream => tunnel::abort_stream(self, req, route),
+            O::CreateUpsert => tunnel::create_upsert(self, req, route, ctx),
+            O::GetUpsert => tunnel::get_upsert(self, req, route),
+            O::WriteUpsert => tunnel::write_upsert(self, req, route, ctx),
+            O::CommitUpsert => tunnel::commit_upsert(self, req, route, ctx),
+            O::AbortUpsert => tunnel::abort_upsert(self, req, route),
+            O::Preview => Err(MockError::bad_request(
                 "NotSupported",
-                format!(
-                    "tunnel operation {} is not implemented yet",
-                    route.op.name()
-                ),
+                "table preview is not supported by maxc-mock; use a download session",
             )),
         }
     }
