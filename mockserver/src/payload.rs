@@ -13,7 +13,9 @@ const DECODE_BATCH_ROWS: usize = 1 << 30;
 fn malformed(msg: impl std::fmt::Display) -> MockError {
     MockError::bad_request(
         "MalformedDataStream",
-        format!("The data stream you provided was not well-formed or did not validate against schema: {msg}"),
+        format!(
+            "The data stream you provided was not well-formed or did not validate against schema: {msg}"
+        ),
     )
 }
 
@@ -31,7 +33,9 @@ impl Encoding {
             None | Some("") | Some("identity") => Ok(Encoding::Raw),
             Some(other) => Err(MockError::bad_request(
                 "NotImplemented",
-                format!("A header you provided implies functionality that is not implemented: Content-Encoding `{other}`"),
+                format!(
+                    "A header you provided implies functionality that is not implemented: Content-Encoding `{other}`"
+                ),
             )),
         }
     }
@@ -187,7 +191,10 @@ mod tests {
 
     #[test]
     fn round_trip_and_corruption() {
-        let cols = vec![Column::new("a", OdpsType::BigInt), Column::new("s", OdpsType::String)];
+        let cols = vec![
+            Column::new("a", OdpsType::BigInt),
+            Column::new("s", OdpsType::String),
+        ];
         let b = build_batch(
             &cols,
             &[
@@ -206,7 +213,12 @@ mod tests {
         assert!(e.message.contains("checksum"), "{}", e.message);
         let empty = encode_records(&cols, &[], true).unwrap();
         assert!(decode_records(&cols, &empty).is_err());
-        assert_eq!(decode_records(&cols, &encode_records(&cols, &[], false).unwrap()).unwrap().num_rows(), 0);
+        assert_eq!(
+            decode_records(&cols, &encode_records(&cols, &[], false).unwrap())
+                .unwrap()
+                .num_rows(),
+            0
+        );
         assert!(decode_records(&cols, &bytes[..bytes.len() - 3]).is_err());
     }
 }

@@ -1,10 +1,10 @@
 //! Tunnel handlers: batch upload, download, stream upload and upsert sessions.
 
-use arrow_array::{Array, Int8Array, ListArray, Int64Array, RecordBatch};
+use arrow_array::{Array, Int8Array, Int64Array, ListArray, RecordBatch};
 use bytes::Bytes;
 use maxc_core::api::model::{
-    BlockJson, DownloadSessionJson, StreamSessionJson, TunnelSchemaJson, UploadSessionJson, UpsertSessionJson,
-    UpsertSlotJson,
+    BlockJson, DownloadSessionJson, StreamSessionJson, TunnelSchemaJson, UploadSessionJson,
+    UpsertSessionJson, UpsertSlotJson,
 };
 use maxc_core::api::upsert::{OP_DELETE, OP_UPSERT, upsert_record_columns};
 use maxc_core::http::{Request, Response};
@@ -73,8 +73,14 @@ fn self_addr(req: &Request) -> String {
 }
 
 fn same_table(t: &Target, route: &Route) -> bool {
-    route.project.as_deref().is_some_and(|p| p.eq_ignore_ascii_case(&t.project))
-        && route.table.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(&t.table))
+    route
+        .project
+        .as_deref()
+        .is_some_and(|p| p.eq_ignore_ascii_case(&t.project))
+        && route
+            .table
+            .as_deref()
+            .is_some_and(|x| x.eq_ignore_ascii_case(&t.table))
 }
 
 /// Resolves the table and partition of a session-creating request.
@@ -87,7 +93,9 @@ fn resolve_target(
 ) -> Result<Target, MockError> {
     let project = route.project.clone().unwrap_or_default();
     let table = route.table.clone().unwrap_or_default();
-    let t = svc.catalog.table(&project, route.schema.as_deref(), &table)?;
+    let t = svc
+        .catalog
+        .table(&project, route.schema.as_deref(), &table)?;
     let spec = match req.query_param("partition") {
         Some(p) if !p.trim().is_empty() => {
             PartSpec::parse(p).map_err(|e| MockError::bad_request("InvalidPartitionSpec", e))?
@@ -102,7 +110,8 @@ fn resolve_target(
     }
     let values = spec.resolve(&t.schema.partition_columns)?;
     for (c, v) in t.schema.partition_columns.iter().zip(&values) {
-        check_partition_value(c, v).map_err(|e| MockError::bad_request("InvalidPartitionSpec", e))?;
+        check_partition_value(c, v)
+            .map_err(|e| MockError::bad_request("InvalidPartitionSpec", e))?;
     }
     let target = Target {
         project: svc.catalog.project(&project)?.name.clone(),
@@ -135,7 +144,9 @@ fn check_table(svc: &Service, t: &Target) -> Result<(), MockError> {
 
 fn check_partition_exists(svc: &Service, t: &Target) -> Result<(), MockError> {
     check_table(svc, t)?;
-    let table = svc.catalog.table(&t.project, t.schema.as_deref(), &t.table)?;
+    let table = svc
+        .catalog
+        .table(&t.project, t.schema.as_deref(), &t.table)?;
     if table.part_data(&t.partition).is_none() {
         return Err(MockError::no_such_partition(&table.spec_text(&t.partition)));
     }
@@ -143,8 +154,12 @@ fn check_partition_exists(svc: &Service, t: &Target) -> Result<(), MockError> {
 }
 
 fn check_partition_param(req: &Request, t: &Target) -> Result<(), MockError> {
-    if let Some(p) = req.query_param("partition").filter(|p| !p.trim().is_empty()) {
-        let spec = PartSpec::parse(p).map_err(|e| MockError::bad_request("InvalidPartitionSpec", e))?;
+    if let Some(p) = req
+        .query_param("partition")
+        .filter(|p| !p.trim().is_empty())
+    {
+        let spec =
+            PartSpec::parse(p).map_err(|e| MockError::bad_request("InvalidPartitionSpec", e))?;
         if spec.resolve(&t.partition_columns)? != t.partition {
             return Err(MockError::bad_request(
                 "InvalidPartitionSpec",
@@ -214,16 +229,30 @@ fn upload_json(svc: &Service, s: &UploadSession) -> UploadSessionJson {
     }
 }
 
-fn upload_of<'a>(svc: &'a Service, route: &Route, req: &Request) -> Result<&'a UploadSession, MockError> {
+fn upload_of<'a>(
+    svc: &'a Service,
+    route: &Route,
+    req: &Request,
+) -> Result<&'a UploadSession, MockError> {
     let id = req.query_param("uploadid").unwrap_or("");
     svc.sessions
         .uploads
         .get(id)
         .filter(|s| same_table(&s.target, route))
-        .ok_or_else(|| MockError::not_found("NoSuchUpload", format!("The specified upload id does not exist: `{id}`")))
+        .ok_or_else(|| {
+            MockError::not_found(
+                "NoSuchUpload",
+                format!("The specified upload id does not exist: `{id}`"),
+            )
+        })
 }
 
-pub(super) fn create_upload(svc: &mut Service, req: &Request, route: &Route, ctx: &Ctx) -> Result<Response, MockError> {
+pub(super) fn create_upload(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+    ctx: &Ctx,
+) -> Result<Response, MockError> {
     let target = resolve_target(svc, route, req, flag(req, "create_partition"), ctx.now)?;
     let id = svc.session_id(ctx.now);
     let s = UploadSession {
@@ -240,13 +269,22 @@ pub(super) fn create_upload(svc: &mut Service, req: &Request, route: &Route, ctx
     json_ok(201, &body)
 }
 
-pub(super) fn get_upload(svc: &mut Service, req: &Request, route: &Route) -> Result<Response, MockError> {
+pub(super) fn get_upload(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+) -> Result<Response, MockError> {
     let s = upload_of(svc, route, req)?;
     check_partition_param(req, &s.target)?;
     json_ok(200, &upload_json(svc, s))
 }
 
-pub(super) fn upload_block(svc: &mut Service, req: &Request, route: &Route, ctx: &Ctx) -> Result<Response, MockError> {
+pub(super) fn upload_block(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+    ctx: &Ctx,
+) -> Result<Response, MockError> {
     let s = upload_of(svc, route, req)?;
     let raw_id = req.query_param("blockid").unwrap_or("");
     let block: u32 = raw_id
@@ -298,13 +336,20 @@ pub(super) fn upload_block(svc: &mut Service, req: &Request, route: &Route, ctx:
     Ok(Response::new(200, Bytes::new()))
 }
 
-pub(super) fn commit_upload(svc: &mut Service, req: &Request, route: &Route, ctx: &Ctx) -> Result<Response, MockError> {
+pub(super) fn commit_upload(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+    ctx: &Ctx,
+) -> Result<Response, MockError> {
     let s = upload_of(svc, route, req)?.clone();
     check_partition_param(req, &s.target)?;
     match s.status {
         SessionStatus::Committed => return json_ok(200, &upload_json(svc, &s)),
         SessionStatus::Expired => return Err(expired("upload")),
-        SessionStatus::Aborted => return Err(MockError::conflict("The upload session was canceled")),
+        SessionStatus::Aborted => {
+            return Err(MockError::conflict("The upload session was canceled"));
+        }
         SessionStatus::Normal => {}
     }
     check_partition_exists(svc, &s.target)?;
@@ -348,20 +393,34 @@ fn download_json(svc: &Service, s: &DownloadSession) -> DownloadSessionJson {
     }
 }
 
-fn download_of<'a>(svc: &'a Service, route: &Route, req: &Request) -> Result<&'a DownloadSession, MockError> {
+fn download_of<'a>(
+    svc: &'a Service,
+    route: &Route,
+    req: &Request,
+) -> Result<&'a DownloadSession, MockError> {
     let id = req.query_param("downloadid").unwrap_or("");
     svc.sessions
         .downloads
         .get(id)
         .filter(|s| same_table(&s.target, route))
         .ok_or_else(|| {
-            MockError::not_found("NoSuchDownload", format!("The specified download id does not exist: `{id}`"))
+            MockError::not_found(
+                "NoSuchDownload",
+                format!("The specified download id does not exist: `{id}`"),
+            )
         })
 }
 
-pub(super) fn create_download(svc: &mut Service, req: &Request, route: &Route, ctx: &Ctx) -> Result<Response, MockError> {
+pub(super) fn create_download(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+    ctx: &Ctx,
+) -> Result<Response, MockError> {
     let target = resolve_target(svc, route, req, false, ctx.now)?;
-    let t = svc.catalog.table(&target.project, target.schema.as_deref(), &target.table)?;
+    let t = svc
+        .catalog
+        .table(&target.project, target.schema.as_deref(), &target.table)?;
     let data = t
         .part_data(&target.partition)
         .ok_or_else(|| MockError::no_such_partition(&t.spec_text(&target.partition)))?
@@ -382,7 +441,11 @@ pub(super) fn create_download(svc: &mut Service, req: &Request, route: &Route, c
     json_ok(201, &body)
 }
 
-pub(super) fn get_download(svc: &mut Service, req: &Request, route: &Route) -> Result<Response, MockError> {
+pub(super) fn get_download(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+) -> Result<Response, MockError> {
     let s = download_of(svc, route, req)?;
     check_partition_param(req, &s.target)?;
     json_ok(200, &download_json(svc, s))
@@ -399,7 +462,10 @@ fn parse_row_range(text: Option<&str>, total: u64) -> Result<(u64, u64), MockErr
         )
     };
     let t = text.ok_or_else(bad)?.trim();
-    let inner = t.strip_prefix('(').and_then(|x| x.strip_suffix(')')).ok_or_else(bad)?;
+    let inner = t
+        .strip_prefix('(')
+        .and_then(|x| x.strip_suffix(')'))
+        .ok_or_else(bad)?;
     let (a, b) = inner.split_once(',').ok_or_else(bad)?;
     let start: u64 = a.trim().parse().map_err(|_| bad())?;
     let count: u64 = b.trim().parse().map_err(|_| bad())?;
@@ -409,7 +475,12 @@ fn parse_row_range(text: Option<&str>, total: u64) -> Result<(u64, u64), MockErr
     Ok((start, count))
 }
 
-pub(super) fn read_data(svc: &mut Service, req: &Request, route: &Route, ctx: &Ctx) -> Result<Response, MockError> {
+pub(super) fn read_data(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+    ctx: &Ctx,
+) -> Result<Response, MockError> {
     let s = download_of(svc, route, req)?;
     if s.status == SessionStatus::Expired {
         return Err(expired("download"));
@@ -423,7 +494,11 @@ pub(super) fn read_data(svc: &mut Service, req: &Request, route: &Route, ctx: &C
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             match all.iter().position(|c| c.name.eq_ignore_ascii_case(name)) {
                 Some(i) => picked.push(i),
-                None if s.target.partition_columns.iter().any(|c| c.name.eq_ignore_ascii_case(name)) => {}
+                None if s
+                    .target
+                    .partition_columns
+                    .iter()
+                    .any(|c| c.name.eq_ignore_ascii_case(name)) => {}
                 None => {
                     return Err(MockError::bad_request(
                         "InvalidArgument",
@@ -490,19 +565,32 @@ fn stream_json(svc: &Service, s: &StreamSession, req: &Request) -> StreamSession
         quota_name: Some(String::new()),
         quota_name_py: Some(String::new()),
         schema: Some(schema_json(&s.target, true)),
-        slots: Some((1..=s.slots).map(|i| (i.to_string(), addr.clone())).collect()),
+        slots: Some(
+            (1..=s.slots)
+                .map(|i| (i.to_string(), addr.clone()))
+                .collect(),
+        ),
         last_batch_id: Some(s.batches as i64),
         last_batch_commit_time: Some(s.last_write_ms),
     }
 }
 
-fn stream_of<'a>(svc: &'a Service, route: &Route, req: &Request) -> Result<&'a StreamSession, MockError> {
+fn stream_of<'a>(
+    svc: &'a Service,
+    route: &Route,
+    req: &Request,
+) -> Result<&'a StreamSession, MockError> {
     let id = req.query_param("uploadid").unwrap_or("");
     svc.sessions
         .streams
         .get(id)
         .filter(|s| same_table(&s.target, route))
-        .ok_or_else(|| MockError::not_found("StreamSessionNotFound", format!("Stream session `{id}` does not exist")))
+        .ok_or_else(|| {
+            MockError::not_found(
+                "StreamSessionNotFound",
+                format!("Stream session `{id}` does not exist"),
+            )
+        })
 }
 
 fn slot_count(req: &Request, default: u32) -> Result<u32, MockError> {
@@ -515,14 +603,28 @@ fn slot_count(req: &Request, default: u32) -> Result<u32, MockError> {
         Some(v) => match v.parse::<u32>() {
             Ok(0) => Ok(default.clamp(1, MAX_SLOTS)),
             Ok(n) if n <= MAX_SLOTS => Ok(n),
-            _ => Err(MockError::bad_request("InvalidArgument", format!("slot number `{v}` is not 0..={MAX_SLOTS}"))),
+            _ => Err(MockError::bad_request(
+                "InvalidArgument",
+                format!("slot number `{v}` is not 0..={MAX_SLOTS}"),
+            )),
         },
     }
 }
 
-pub(super) fn create_stream(svc: &mut Service, req: &Request, route: &Route, ctx: &Ctx) -> Result<Response, MockError> {
+pub(super) fn create_stream(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+    ctx: &Ctx,
+) -> Result<Response, MockError> {
     let slots = slot_count(req, svc.cfg.stream_slots)?;
-    let target = resolve_target(svc, route, req, flag(req, "create_partition") || req.query_param("create_partition") == Some(""), ctx.now)?;
+    let target = resolve_target(
+        svc,
+        route,
+        req,
+        flag(req, "create_partition") || req.query_param("create_partition") == Some(""),
+        ctx.now,
+    )?;
     let version = svc
         .catalog
         .table(&target.project, target.schema.as_deref(), &target.table)?
@@ -545,12 +647,21 @@ pub(super) fn create_stream(svc: &mut Service, req: &Request, route: &Route, ctx
     json_ok(200, &body)
 }
 
-pub(super) fn get_stream(svc: &mut Service, req: &Request, route: &Route) -> Result<Response, MockError> {
+pub(super) fn get_stream(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+) -> Result<Response, MockError> {
     let s = stream_of(svc, route, req)?;
     json_ok(200, &stream_json(svc, s, req))
 }
 
-pub(super) fn write_stream(svc: &mut Service, req: &Request, route: &Route, ctx: &Ctx) -> Result<Response, MockError> {
+pub(super) fn write_stream(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+    ctx: &Ctx,
+) -> Result<Response, MockError> {
     let s = stream_of(svc, route, req)?;
     match s.status {
         SessionStatus::Normal => {}
@@ -559,30 +670,57 @@ pub(super) fn write_stream(svc: &mut Service, req: &Request, route: &Route, ctx:
     }
     check_partition_param(req, &s.target)?;
     let slot = req.query_param("slotid").unwrap_or("");
-    if !slot.parse::<u32>().is_ok_and(|n| (1..=s.slots).contains(&n)) {
+    if !slot
+        .parse::<u32>()
+        .is_ok_and(|n| (1..=s.slots).contains(&n))
+    {
         return Err(MockError::bad_request(
             "InvalidArgument",
-            format!("slot `{slot}` is not a slot of the session (1..={})", s.slots),
+            format!(
+                "slot `{slot}` is not a slot of the session (1..={})",
+                s.slots
+            ),
         ));
     }
-    let current = svc.catalog.table(&s.target.project, s.target.schema.as_deref(), &s.target.table);
+    let current = svc.catalog.table(
+        &s.target.project,
+        s.target.schema.as_deref(),
+        &s.target.table,
+    );
     let current_version = match current {
         Ok(t) if t.id == s.target.table_id => t.schema_version,
         _ => return Err(MockError::no_such_table(&s.target.project, &s.target.table)),
     };
     if flag(req, "check_latest_schema") && current_version != s.schema_version {
-        return Err(MockError::new(412, "SchemaModified", "The table schema was modified; reload the session")
-            .with_header("odps-tunnel-latest-schema-version", current_version.to_string()));
+        return Err(MockError::new(
+            412,
+            "SchemaModified",
+            "The table schema was modified; reload the session",
+        )
+        .with_header(
+            "odps-tunnel-latest-schema-version",
+            current_version.to_string(),
+        ));
     }
     check_partition_exists(svc, &s.target)?;
-    let (id, columns, slots, l) = (s.id.clone(), s.target.columns.clone(), s.slots, loc(&s.target));
+    let (id, columns, slots, l) = (
+        s.id.clone(),
+        s.target.columns.clone(),
+        s.slots,
+        loc(&s.target),
+    );
     let batch = decode_body(req, &columns, MAX_DECOMPRESSED)?;
-    if let Some(n) = req.query_param("record_count").and_then(|v| v.parse::<u64>().ok())
+    if let Some(n) = req
+        .query_param("record_count")
+        .and_then(|v| v.parse::<u64>().ok())
         && n != batch.num_rows() as u64
     {
         return Err(MockError::bad_request(
             "MalformedDataStream",
-            format!("record_count {n} differs from the {} records in the body", batch.num_rows()),
+            format!(
+                "record_count {n} differs from the {} records in the body",
+                batch.num_rows()
+            ),
         ));
     }
     let rows = batch.num_rows() as u64;
@@ -599,7 +737,11 @@ pub(super) fn write_stream(svc: &mut Service, req: &Request, route: &Route, ctx:
         .with_header("odps-tunnel-slot-num", slots.to_string()))
 }
 
-pub(super) fn abort_stream(svc: &mut Service, req: &Request, route: &Route) -> Result<Response, MockError> {
+pub(super) fn abort_stream(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+) -> Result<Response, MockError> {
     let id = stream_of(svc, route, req)?.id.clone();
     if let Some(s) = svc.sessions.streams.get_mut(&id)
         && s.status == SessionStatus::Normal
@@ -607,7 +749,11 @@ pub(super) fn abort_stream(svc: &mut Service, req: &Request, route: &Route) -> R
         s.status = SessionStatus::Aborted;
         svc.dirty = true;
     }
-    let s = svc.sessions.streams.get(&id).ok_or_else(|| MockError::internal("stream vanished"))?;
+    let s = svc
+        .sessions
+        .streams
+        .get(&id)
+        .ok_or_else(|| MockError::internal("stream vanished"))?;
     json_ok(200, &stream_json(svc, s, req))
 }
 
@@ -638,16 +784,30 @@ fn upsert_json(s: &UpsertSession, req: &Request) -> UpsertSessionJson {
     }
 }
 
-fn upsert_of<'a>(svc: &'a Service, route: &Route, req: &Request) -> Result<&'a UpsertSession, MockError> {
+fn upsert_of<'a>(
+    svc: &'a Service,
+    route: &Route,
+    req: &Request,
+) -> Result<&'a UpsertSession, MockError> {
     let id = req.query_param("upsertid").unwrap_or("");
     svc.sessions
         .upserts
         .get(id)
         .filter(|s| same_table(&s.target, route))
-        .ok_or_else(|| MockError::not_found("UpsertSessionNotFound", format!("Upsert session `{id}` does not exist")))
+        .ok_or_else(|| {
+            MockError::not_found(
+                "UpsertSessionNotFound",
+                format!("Upsert session `{id}` does not exist"),
+            )
+        })
 }
 
-pub(super) fn create_upsert(svc: &mut Service, req: &Request, route: &Route, ctx: &Ctx) -> Result<Response, MockError> {
+pub(super) fn create_upsert(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+    ctx: &Ctx,
+) -> Result<Response, MockError> {
     {
         let t = svc.catalog.table(
             route.project.as_deref().unwrap_or(""),
@@ -665,7 +825,9 @@ pub(super) fn create_upsert(svc: &mut Service, req: &Request, route: &Route, ctx
         }
     }
     let target = resolve_target(svc, route, req, flag(req, "create_partition"), ctx.now)?;
-    let t = svc.catalog.table(&target.project, target.schema.as_deref(), &target.table)?;
+    let t = svc
+        .catalog
+        .table(&target.project, target.schema.as_deref(), &target.table)?;
     let buckets = t.bucket_num();
     let pk = t.primary_key.clone();
     let slot_num = match req.query_param("slotnum").map(str::trim) {
@@ -674,7 +836,12 @@ pub(super) fn create_upsert(svc: &mut Service, req: &Request, route: &Route, ctx
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=MAX_SLOTS).contains(n))
-            .ok_or_else(|| MockError::bad_request("InvalidArgument", format!("slotnum `{v}` is not 1..={MAX_SLOTS}")))?,
+            .ok_or_else(|| {
+                MockError::bad_request(
+                    "InvalidArgument",
+                    format!("slotnum `{v}` is not 1..={MAX_SLOTS}"),
+                )
+            })?,
     }
     .min(buckets);
     let lifecycle = match req.query_param("lifecycle").map(str::trim) {
@@ -683,7 +850,12 @@ pub(super) fn create_upsert(svc: &mut Service, req: &Request, route: &Route, ctx
             .parse::<u32>()
             .ok()
             .filter(|h| (1..=24).contains(h))
-            .ok_or_else(|| MockError::bad_request("InvalidArgument", format!("lifecycle `{v}` is not 1..=24 hours")))?,
+            .ok_or_else(|| {
+                MockError::bad_request(
+                    "InvalidArgument",
+                    format!("lifecycle `{v}` is not 1..=24 hours"),
+                )
+            })?,
     };
     let id = svc.session_id(ctx.now);
     let s = UpsertSession {
@@ -705,7 +877,11 @@ pub(super) fn create_upsert(svc: &mut Service, req: &Request, route: &Route, ctx
     json_ok(200, &body)
 }
 
-pub(super) fn get_upsert(svc: &mut Service, req: &Request, route: &Route) -> Result<Response, MockError> {
+pub(super) fn get_upsert(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+) -> Result<Response, MockError> {
     let s = upsert_of(svc, route, req)?;
     json_ok(200, &upsert_json(s, req))
 }
@@ -714,12 +890,19 @@ fn check_open(s: &UpsertSession) -> Result<(), MockError> {
     match s.status {
         SessionStatus::Normal => Ok(()),
         SessionStatus::Expired => Err(expired("upsert")),
-        SessionStatus::Committed => Err(MockError::conflict("The upsert session is already committed")),
+        SessionStatus::Committed => Err(MockError::conflict(
+            "The upsert session is already committed",
+        )),
         SessionStatus::Aborted => Err(MockError::conflict("The upsert session was aborted")),
     }
 }
 
-pub(super) fn write_upsert(svc: &mut Service, req: &Request, route: &Route, _ctx: &Ctx) -> Result<Response, MockError> {
+pub(super) fn write_upsert(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+    _ctx: &Ctx,
+) -> Result<Response, MockError> {
     let s = upsert_of(svc, route, req)?;
     check_open(s)?;
     check_partition_param(req, &s.target)?;
@@ -731,15 +914,25 @@ pub(super) fn write_upsert(svc: &mut Service, req: &Request, route: &Route, _ctx
         .ok()
         .filter(|b| *b < s.bucket_num)
         .ok_or_else(|| {
-            MockError::bad_request("InvalidArgument", format!("bucketid `{raw}` is not 0..{}", s.bucket_num))
+            MockError::bad_request(
+                "InvalidArgument",
+                format!("bucketid `{raw}` is not 0..{}", s.bucket_num),
+            )
         })?;
     let data_cols = s.target.columns.clone();
     let cols = upsert_record_columns(&data_cols);
-    let (id, pk, hasher, buckets) = (s.id.clone(), s.primary_key.clone(), s.hasher.clone(), s.bucket_num);
+    let (id, pk, hasher, buckets) = (
+        s.id.clone(),
+        s.primary_key.clone(),
+        s.hasher.clone(),
+        s.bucket_num,
+    );
     let batch = decode_body(req, &cols, MAX_DECOMPRESSED)?;
     let n = data_cols.len();
     validate_upsert_batch(&batch, &data_cols, &pk, n)?;
-    if let Some((row, want)) = payload::misrouted_row(&batch, &data_cols, &pk, &hasher, buckets, bucket)? {
+    if let Some((row, want)) =
+        payload::misrouted_row(&batch, &data_cols, &pk, &hasher, buckets, bucket)?
+    {
         return Err(MockError::bad_request(
             "InvalidArgument",
             format!("record {row} belongs to bucket {want}, not to bucket {bucket}"),
@@ -757,7 +950,12 @@ pub(super) fn write_upsert(svc: &mut Service, req: &Request, route: &Route, _ctx
 
 /// Checks the meta columns: `__operation` is U or D, `__value_cols` names data columns,
 /// and key columns are present.
-fn validate_upsert_batch(b: &RecordBatch, data: &[Column], pk: &[String], n: usize) -> Result<(), MockError> {
+fn validate_upsert_batch(
+    b: &RecordBatch,
+    data: &[Column],
+    pk: &[String],
+    n: usize,
+) -> Result<(), MockError> {
     let bad = |m: String| MockError::bad_request("InvalidArgument", m);
     let ops = b
         .column(n + 2)
@@ -766,7 +964,9 @@ fn validate_upsert_batch(b: &RecordBatch, data: &[Column], pk: &[String], n: usi
         .ok_or_else(|| MockError::internal("__operation is not int8"))?;
     for r in 0..b.num_rows() {
         if ops.is_null(r) || !(ops.value(r) == OP_UPSERT || ops.value(r) == OP_DELETE) {
-            return Err(bad(format!("record {r}: __operation must be 'U' (85) or 'D' (68)")));
+            return Err(bad(format!(
+                "record {r}: __operation must be 'U' (85) or 'D' (68)"
+            )));
         }
     }
     for k in pk {
@@ -794,14 +994,21 @@ fn validate_upsert_batch(b: &RecordBatch, data: &[Column], pk: &[String], n: usi
             .ok_or_else(|| MockError::internal("__value_cols elements are not int64"))?;
         for i in 0..ids.len() {
             if ids.is_null(i) || ids.value(i) < 0 || ids.value(i) as usize >= n {
-                return Err(bad(format!("record {r}: __value_cols holds an unknown column id")));
+                return Err(bad(format!(
+                    "record {r}: __value_cols holds an unknown column id"
+                )));
             }
         }
     }
     Ok(())
 }
 
-pub(super) fn commit_upsert(svc: &mut Service, req: &Request, route: &Route, ctx: &Ctx) -> Result<Response, MockError> {
+pub(super) fn commit_upsert(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+    ctx: &Ctx,
+) -> Result<Response, MockError> {
     let s = upsert_of(svc, route, req)?.clone();
     match s.status {
         SessionStatus::Committed => return json_ok(200, &upsert_json(&s, req)),
@@ -813,9 +1020,16 @@ pub(super) fn commit_upsert(svc: &mut Service, req: &Request, route: &Route, ctx
     let n = data_cols.len();
     // Map the session's columns to the table's current columns by name (ADD COLUMNS may
     // have run since the session started).
-    let t = svc.catalog.table(&s.target.project, s.target.schema.as_deref(), &s.target.table)?;
+    let t = svc.catalog.table(
+        &s.target.project,
+        s.target.schema.as_deref(),
+        &s.target.table,
+    )?;
     let width = t.schema.columns.len();
-    let map: Vec<Option<usize>> = data_cols.iter().map(|c| t.schema.column_index(&c.name)).collect();
+    let map: Vec<Option<usize>> = data_cols
+        .iter()
+        .map(|c| t.schema.column_index(&c.name))
+        .collect();
     let mut ops = Vec::new();
     for id in &s.buffered {
         let b = &svc.store.get(*id)?.batch;
@@ -831,7 +1045,9 @@ pub(super) fn commit_upsert(svc: &mut Service, req: &Request, route: &Route, ctx
                 Some(Value::List(ids)) if !ids.is_empty() => Some(
                     ids.iter()
                         .filter_map(|x| match x {
-                            Value::Int(i) => usize::try_from(*i).ok().and_then(|i| map.get(i).copied().flatten()),
+                            Value::Int(i) => usize::try_from(*i)
+                                .ok()
+                                .and_then(|i| map.get(i).copied().flatten()),
                             _ => None,
                         })
                         .collect(),
@@ -857,7 +1073,11 @@ pub(super) fn commit_upsert(svc: &mut Service, req: &Request, route: &Route, ctx
     json_ok(200, &upsert_json(&s, req))
 }
 
-pub(super) fn abort_upsert(svc: &mut Service, req: &Request, route: &Route) -> Result<Response, MockError> {
+pub(super) fn abort_upsert(
+    svc: &mut Service,
+    req: &Request,
+    route: &Route,
+) -> Result<Response, MockError> {
     let id = upsert_of(svc, route, req)?.id.clone();
     if let Some(s) = svc.sessions.upserts.get_mut(&id)
         && s.status == SessionStatus::Normal
@@ -866,6 +1086,10 @@ pub(super) fn abort_upsert(svc: &mut Service, req: &Request, route: &Route) -> R
         s.buffered.clear();
         svc.dirty = true;
     }
-    let s = svc.sessions.upserts.get(&id).ok_or_else(|| MockError::internal("upsert vanished"))?;
+    let s = svc
+        .sessions
+        .upserts
+        .get(&id)
+        .ok_or_else(|| MockError::internal("upsert vanished"))?;
     json_ok(200, &upsert_json(s, req))
 }
