@@ -8,5 +8,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// pub mod arrow_frame;
+pub mod compress;
+// pub mod hash;
 pub mod http;
 pub mod types;
