@@ -8,7 +8,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-// pub mod arrow_frame;
+pub mod arrow_frame;
 pub mod compress;
 // pub mod hash;
 pub mod http;
