@@ -454,11 +454,19 @@ impl RecordBatchEncoder {
 
     /// Append the IPC message of one batch to `out`. Every batch must have the schema of the
     /// first one.
-    pub fn encode(&mut self, batch: &RecordBatch, out: &mut Vec<u8>) -> Result<(), ArrowFrameError> {
+    pub fn encode(
+        &mut self,
+        batch: &RecordBatch,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ArrowFrameError> {
         match &self.schema {
             None => {
                 let schema = batch.schema();
-                if schema.fields().iter().any(|f| has_dictionary(f.data_type())) {
+                if schema
+                    .fields()
+                    .iter()
+                    .any(|f| has_dictionary(f.data_type()))
+                {
                     return Err(ArrowFrameError::Dictionary);
                 }
                 self.schema = Some(schema);
@@ -471,12 +479,9 @@ impl RecordBatchEncoder {
                 )));
             }
         }
-        let (dictionaries, message) = self.generator.encode(
-            batch,
-            &mut self.tracker,
-            &self.options,
-            &mut self.context,
-        )?;
+        let (dictionaries, message) =
+            self.generator
+                .encode(batch, &mut self.tracker, &self.options, &mut self.context)?;
         if !dictionaries.is_empty() {
             return Err(ArrowFrameError::Dictionary);
         }
@@ -661,7 +666,9 @@ impl RecordBatchDecoder {
         })?;
         let start = prefix + meta_len;
         let Some(end) = start.checked_add(body_len) else {
-            return Err(ArrowFrameError::Ipc("IPC body length overflows".to_string()));
+            return Err(ArrowFrameError::Ipc(
+                "IPC body length overflows".to_string(),
+            ));
         };
         let Some(body) = buf.get(start..end) else {
             return Ok(None);

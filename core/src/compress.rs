@@ -544,7 +544,9 @@ impl Decompressor {
                 if z.done {
                     Ok(self.sink.buf)
                 } else {
-                    Err(truncated("the zlib stream has no end (missing final block or checksum)"))
+                    Err(truncated(
+                        "the zlib stream has no end (missing final block or checksum)",
+                    ))
                 }
             }
             DecState::Snappy(s) => {
@@ -668,7 +670,7 @@ const SNAPPY_MAX_COMPRESSED: usize = 76490;
 /// The masked CRC32C used by the Snappy framing format.
 pub fn snappy_masked_crc32c(data: &[u8]) -> u32 {
     let c = crc32c::crc32c(data);
-    ((c >> 15) | (c << 17)).wrapping_add(0xa282_ead8)
+    c.rotate_right(15).wrapping_add(0xa282_ead8)
 }
 
 /// Push parser of the Snappy framing format; chunk bodies are decoded with `snap::raw`.

@@ -10,6 +10,6 @@
 
 pub mod arrow_frame;
 pub mod compress;
-// pub mod hash;
+pub mod hash;
 pub mod http;
 pub mod types;

@@ -1,11 +1,8 @@
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    Int64Builder, ListBuilder, MapBuilder, StringBuilder, StructBuilder,
-};
+use arrow_array::builder::{Int64Builder, ListBuilder, MapBuilder, StringBuilder, StructBuilder};
 use arrow_array::{
-    Array,
-    ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
+    Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
     Float64Array, Int8Array, Int32Array, Int64Array, StringArray, TimestampMillisecondArray,
     TimestampNanosecondArray,
 };
@@ -87,7 +84,16 @@ fn boundary_sizes() {
 
 #[test]
 fn every_split_and_byte_by_byte() {
-    for (cs, n) in [(8u32, 0usize), (8, 1), (8, 7), (8, 8), (8, 9), (8, 16), (8, 37), (3, 12)] {
+    for (cs, n) in [
+        (8u32, 0usize),
+        (8, 1),
+        (8, 7),
+        (8, 8),
+        (8, 9),
+        (8, 16),
+        (8, 37),
+        (3, 12),
+    ] {
         let d = bytes(n);
         let body = frame(cs, &d).unwrap();
         for cut in 0..=body.len() {
@@ -181,7 +187,11 @@ fn corrupt_chunk_crc() {
     body[5] ^= 0x80;
     assert!(matches!(
         unframe(16, &body),
-        Err(ArrowFrameError::ChunkCrc { chunk: 0, offset: 0, .. })
+        Err(ArrowFrameError::ChunkCrc {
+            chunk: 0,
+            offset: 0,
+            ..
+        })
     ));
     // The reader stays failed.
     let mut r = ArrowFrameReader::new(16);
@@ -404,7 +414,9 @@ fn sample_batch(schema: &SchemaRef, start: i64, rows: usize) -> RecordBatch {
     };
     let mut sb = StructBuilder::from_fields(sf.clone(), rows);
     for i in &ids {
-        sb.field_builder::<Int64Builder>(0).unwrap().append_value(*i);
+        sb.field_builder::<Int64Builder>(0)
+            .unwrap()
+            .append_value(*i);
         sb.field_builder::<StringBuilder>(1)
             .unwrap()
             .append_option((i % 2 == 0).then(|| format!("s{i}")));
@@ -456,8 +468,7 @@ fn payload_holds_record_batch_messages_only() {
     let mut n = 0;
     while pos < payload.len() {
         assert_eq!(payload[pos..pos + 4], [0xff; 4], "continuation at {pos}");
-        let meta_len =
-            i32::from_le_bytes(payload[pos + 4..pos + 8].try_into().unwrap()) as usize;
+        let meta_len = i32::from_le_bytes(payload[pos + 4..pos + 8].try_into().unwrap()) as usize;
         assert!(meta_len > 0, "no end-of-stream marker expected");
         assert_eq!(meta_len % 8, 0);
         let meta = &payload[pos + 8..pos + 8 + meta_len];
@@ -521,7 +532,10 @@ fn ipc_compression_shrinks_and_is_marked() {
             arrow_ipc::CompressionType::LZ4_FRAME
         };
         assert_eq!(codec, want);
-        assert_eq!(decode_record_batches(Arc::clone(&schema), &c).unwrap(), batches);
+        assert_eq!(
+            decode_record_batches(Arc::clone(&schema), &c).unwrap(),
+            batches
+        );
     }
     for bad in [Compression::Zlib, Compression::Snappy] {
         assert_eq!(
@@ -557,7 +571,7 @@ fn payload_errors() {
         vec![Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef],
     )
     .unwrap();
-    let op = encode_record_batches(&[ob.clone()]).unwrap();
+    let op = encode_record_batches(std::slice::from_ref(&ob)).unwrap();
     assert!(decode_record_batches(Arc::clone(&schema), &op).is_err());
     // Mixing schemas while encoding is refused.
     let mut enc = RecordBatchEncoder::new(Compression::Raw).unwrap();

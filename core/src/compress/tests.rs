@@ -26,8 +26,14 @@ const CODECS: [Compression; 4] = [
 fn header_values() {
     assert_eq!(Compression::Raw.content_encoding(), None);
     assert_eq!(Compression::Zlib.content_encoding(), Some("deflate"));
-    assert_eq!(Compression::Snappy.content_encoding(), Some("x-snappy-framed"));
-    assert_eq!(Compression::Lz4Frame.content_encoding(), Some("x-lz4-frame"));
+    assert_eq!(
+        Compression::Snappy.content_encoding(),
+        Some("x-snappy-framed")
+    );
+    assert_eq!(
+        Compression::Lz4Frame.content_encoding(),
+        Some("x-lz4-frame")
+    );
     assert_eq!(Compression::Zstd.content_encoding(), Some("zstd"));
     assert_eq!(Compression::Raw.arrow_content_encoding(), None);
     assert_eq!(Compression::Zlib.arrow_content_encoding(), Some("deflate"));
@@ -45,7 +51,10 @@ fn header_values() {
 #[test]
 fn header_values_parse_back() {
     for c in Compression::ALL {
-        assert_eq!(Compression::from_content_encoding(c.content_encoding()), Ok(c));
+        assert_eq!(
+            Compression::from_content_encoding(c.content_encoding()),
+            Ok(c)
+        );
         assert_eq!(
             Compression::from_content_encoding(c.arrow_content_encoding()),
             Ok(c)
@@ -159,7 +168,10 @@ fn zlib_is_zlib_wrapped_and_readable_by_flate2() {
     let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
     e.write_all(&data).unwrap();
     let enc2 = e.finish().unwrap();
-    assert_eq!(decompress(Compression::Zlib, &enc2, data.len()).unwrap(), data);
+    assert_eq!(
+        decompress(Compression::Zlib, &enc2, data.len()).unwrap(),
+        data
+    );
 }
 
 #[test]
@@ -491,7 +503,11 @@ fn bomb_guard() {
         assert_eq!(decompress(c, &enc, data.len()).unwrap().len(), data.len());
         for limit in [0usize, 1, 1000, 1 << 20, data.len() - 1] {
             let e = decompress(c, &enc, limit).unwrap_err();
-            assert_eq!(e, CompressError::OutputLimit { codec: c, limit }, "{c} {limit}");
+            assert_eq!(
+                e,
+                CompressError::OutputLimit { codec: c, limit },
+                "{c} {limit}"
+            );
         }
         // Streaming: the error comes during feed and never lets output pass the limit.
         let limit = 100_000;
@@ -538,7 +554,10 @@ fn streaming_output_arrives_before_finish() {
             out.extend(d.take_output());
         }
         let before = out.len();
-        assert!(before * 2 > data.len(), "{c}: decoded {before} before finish");
+        assert!(
+            before * 2 > data.len(),
+            "{c}: decoded {before} before finish"
+        );
         assert_eq!(d.input_len(), enc.len() as u64);
         assert_eq!(d.output_len(), before);
         out.extend(d.finish().unwrap());
@@ -550,7 +569,15 @@ fn streaming_output_arrives_before_finish() {
 fn levels() {
     let data = sample(200_000);
     for c in Compression::ALL {
-        for level in [None, Some(0), Some(1), Some(9), Some(19), Some(-5), Some(100)] {
+        for level in [
+            None,
+            Some(0),
+            Some(1),
+            Some(9),
+            Some(19),
+            Some(-5),
+            Some(100),
+        ] {
             let mut e = Compressor::with_level(c, level).unwrap();
             assert_eq!(e.codec(), c);
             e.write(&data).unwrap();
@@ -570,7 +597,9 @@ fn garbage_never_panics() {
         let n = round * 13 % 400;
         let junk: Vec<u8> = (0..n)
             .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (x >> 33) as u8
             })
             .collect();
