@@ -539,12 +539,16 @@ pub fn schema_message(schema: &arrow_schema::Schema) -> Result<Vec<u8>, ArrowFra
 
 /// Largest IPC message metadata accepted (flatbuffer header of one message).
 pub const MAX_IPC_METADATA: usize = 16 << 20;
+/// Default limit on the decoded buffer bytes of one record batch (see
+/// [`RecordBatchDecoder::with_max_batch_bytes`]).
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 256 << 20;
 
 /// Push-based decoder of a tunnel payload into record batches of a known schema. IPC body
 /// compression (ZSTD, LZ4_FRAME) is handled transparently. An end-of-stream marker is accepted
 /// at the very end (the tunnel does not send one); schema and dictionary messages are errors.
 pub struct RecordBatchDecoder {
     schema: SchemaRef,
+    max_batch_bytes: usize,
     pending: Vec<u8>,
     ended: bool,
     messages: u64,
@@ -565,10 +569,19 @@ impl RecordBatchDecoder {
     pub fn new(schema: SchemaRef) -> Self {
         RecordBatchDecoder {
             schema,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             pending: Vec::new(),
             ended: false,
             messages: 0,
         }
+    }
+
+    /// Set the limit on the buffer bytes one batch may decode to (the sum of its buffer
+    /// lengths, after IPC body decompression). Larger batches are an error before anything is
+    /// allocated for them.
+    pub fn with_max_batch_bytes(mut self, max: usize) -> Self {
+        self.max_batch_bytes = max;
+        self
     }
 
     /// The schema batches are decoded with.
@@ -680,6 +693,11 @@ impl RecordBatchDecoder {
                         "record batch message without a header".to_string(),
                     ));
                 };
+                check_batch_header(header, body, self.max_batch_bytes, &self.schema).map_err(
+                    |reason| {
+                        ArrowFrameError::Ipc(format!("record batch {}: {reason}", self.messages))
+                    },
+                )?;
                 let batch = arrow_ipc::reader::read_record_batch(
                     &Buffer::from(body),
                     header,
@@ -718,6 +736,173 @@ impl RecordBatchDecoder {
                 self.pending.len()
             )))
         }
+    }
+}
+
+/// Check what the IPC reader would otherwise trust: every buffer lies inside the body, node
+/// counts are sane, and the decoded size (declared uncompressed lengths when the body is
+/// compressed) stays under `max_bytes`.
+fn check_batch_header(
+    rb: arrow_ipc::RecordBatch<'_>,
+    body: &[u8],
+    max_bytes: usize,
+    schema: &arrow_schema::Schema,
+) -> Result<(), String> {
+    if rb.length() < 0 {
+        return Err(format!("negative row count {}", rb.length()));
+    }
+    for n in rb.nodes().iter().flatten() {
+        if n.length() < 0 || n.null_count() < 0 || n.null_count() > n.length() {
+            return Err(format!(
+                "bad field node (length {}, null count {})",
+                n.length(),
+                n.null_count()
+            ));
+        }
+    }
+    let compressed = rb.compression().is_some();
+    let mut total: u128 = 0;
+    let mut decoded_lens: Vec<u128> = Vec::new();
+    for b in rb.buffers().iter().flatten() {
+        let (off, len) = (b.offset(), b.length());
+        let range = usize::try_from(off)
+            .ok()
+            .zip(usize::try_from(len).ok())
+            .and_then(|(o, l)| Some(o..o.checked_add(l)?))
+            .filter(|r| r.end <= body.len())
+            .ok_or_else(|| {
+                format!(
+                    "buffer at offset {off} with length {len} is outside the {}-byte body",
+                    body.len()
+                )
+            })?;
+        let data = body.get(range).unwrap_or_default();
+        if compressed && !data.is_empty() {
+            let Some(prefix) = data.get(..8) else {
+                return Err(format!(
+                    "compressed buffer of {} bytes has no length prefix",
+                    data.len()
+                ));
+            };
+            let declared = i64::from_le_bytes(prefix.try_into().unwrap_or_default());
+            let n = match declared {
+                -1 => data.len() as u128 - 8,
+                d if d >= 0 => d as u128,
+                d => return Err(format!("invalid uncompressed buffer length {d}")),
+            };
+            total += n;
+            decoded_lens.push(n);
+        } else {
+            total += data.len() as u128;
+            decoded_lens.push(data.len() as u128);
+        }
+    }
+    if total > max_bytes as u128 {
+        return Err(format!(
+            "decodes to {total} buffer bytes, more than the limit of {max_bytes}"
+        ));
+    }
+    // Typed buffers (offsets, fixed-width values) must hold whole elements: the IPC reader's
+    // validation asserts on that instead of returning an error.
+    let mut lens = decoded_lens.into_iter();
+    for f in schema.fields() {
+        check_buffers(f.data_type(), &mut lens)?;
+    }
+    Ok(())
+}
+
+/// Width of the elements of the values buffer of a fixed-width type.
+fn value_width(dt: &arrow_schema::DataType) -> Option<u128> {
+    use arrow_schema::{DataType as D, IntervalUnit as I};
+    Some(match dt {
+        D::Int8 | D::UInt8 => 1,
+        D::Int16 | D::UInt16 | D::Float16 => 2,
+        D::Int32 | D::UInt32 | D::Float32 | D::Date32 | D::Time32(_) => 4,
+        D::Interval(I::YearMonth) => 4,
+        D::Int64 | D::UInt64 | D::Float64 | D::Date64 | D::Time64(_) => 8,
+        D::Timestamp(..) | D::Duration(_) | D::Interval(I::DayTime) => 8,
+        D::Interval(I::MonthDayNano) | D::Decimal128(..) => 16,
+        D::Decimal256(..) => 32,
+        _ => return None,
+    })
+}
+
+fn next_len(lens: &mut dyn Iterator<Item = u128>) -> Result<u128, String> {
+    lens.next()
+        .ok_or_else(|| "fewer buffers than the schema needs".to_string())
+}
+
+/// A buffer of any length (validity bitmaps, bit-packed booleans, variable-size data).
+fn any_len(lens: &mut dyn Iterator<Item = u128>) -> Result<(), String> {
+    next_len(lens).map(|_| ())
+}
+
+/// A buffer of `width`-byte elements.
+fn typed_len(lens: &mut dyn Iterator<Item = u128>, width: u128, what: &str) -> Result<(), String> {
+    let n = next_len(lens)?;
+    if n % width != 0 {
+        return Err(format!(
+            "{what} buffer of {n} bytes is not a multiple of {width}"
+        ));
+    }
+    Ok(())
+}
+
+/// Walk the buffers of one field (pre-order, as IPC lays them out) and check that typed ones
+/// hold whole elements.
+fn check_buffers(
+    dt: &arrow_schema::DataType,
+    lens: &mut dyn Iterator<Item = u128>,
+) -> Result<(), String> {
+    use arrow_schema::DataType as D;
+    match dt {
+        D::Null => Ok(()),
+        D::Boolean => {
+            any_len(lens)?;
+            any_len(lens)
+        }
+        D::Utf8 | D::Binary => {
+            any_len(lens)?;
+            typed_len(lens, 4, "offsets")?;
+            any_len(lens)
+        }
+        D::LargeUtf8 | D::LargeBinary => {
+            any_len(lens)?;
+            typed_len(lens, 8, "offsets")?;
+            any_len(lens)
+        }
+        D::FixedSizeBinary(w) => {
+            any_len(lens)?;
+            typed_len(lens, u128::from(w.unsigned_abs().max(1)), "values")
+        }
+        D::List(f) | D::Map(f, _) => {
+            any_len(lens)?;
+            typed_len(lens, 4, "offsets")?;
+            check_buffers(f.data_type(), lens)
+        }
+        D::LargeList(f) => {
+            any_len(lens)?;
+            typed_len(lens, 8, "offsets")?;
+            check_buffers(f.data_type(), lens)
+        }
+        D::FixedSizeList(f, _) => {
+            any_len(lens)?;
+            check_buffers(f.data_type(), lens)
+        }
+        D::Struct(fs) => {
+            any_len(lens)?;
+            fs.iter()
+                .try_for_each(|f| check_buffers(f.data_type(), lens))
+        }
+        other => match value_width(other) {
+            Some(w) => {
+                any_len(lens)?;
+                typed_len(lens, w, "values")
+            }
+            None => Err(format!(
+                "Arrow type {other} is not supported in tunnel payloads"
+            )),
+        },
     }
 }
 

@@ -144,3 +144,53 @@ proptest! {
         prop_assert_eq!(again, orig);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 1024,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Mutated IPC payloads (valid structure, damaged bytes) give errors or batches, never a
+    /// panic.
+    #[test]
+    fn mutated_payload_never_panics(
+        flips in prop::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+        truncate in any::<Option<usize>>(),
+        ipc in prop::sample::select(vec![Compression::Raw, Compression::Zstd, Compression::Lz4Frame]),
+    ) {
+        let schema = columns_to_arrow(&[
+            Column::new("id", OdpsType::BigInt),
+            Column::new("name", OdpsType::String),
+            Column::new("arr", OdpsType::array(OdpsType::Double)),
+        ]);
+        let ids = Int64Array::from(vec![Some(1), None, Some(3)]);
+        let names = StringArray::from(vec![Some("a"), Some("bb"), None]);
+        let mut lb = arrow_array::builder::ListBuilder::new(arrow_array::builder::Float64Builder::new())
+            .with_field(match schema.field(2).data_type() {
+                arrow_schema::DataType::List(f) => Arc::clone(f),
+                _ => unreachable!(),
+            });
+        lb.values().append_value(1.0);
+        lb.append(true);
+        lb.append(false);
+        lb.values().append_value(2.0);
+        lb.values().append_value(3.0);
+        lb.append(true);
+        let cols: Vec<ArrayRef> = vec![Arc::new(ids), Arc::new(names), Arc::new(lb.finish())];
+        let batch = RecordBatch::try_new(Arc::clone(&schema), cols).unwrap();
+        let mut payload = encode_record_batches_with(&[batch.clone(), batch], ipc).unwrap();
+        for (pos, val) in flips {
+            let i = pos % payload.len();
+            payload[i] = val;
+        }
+        if let Some(t) = truncate {
+            payload.truncate(t % (payload.len() + 1));
+        }
+        let mut d = RecordBatchDecoder::new(schema);
+        if d.feed(&payload).is_ok() {
+            let _ = d.finish();
+        }
+    }
+}

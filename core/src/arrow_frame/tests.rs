@@ -650,3 +650,79 @@ fn byte_by_byte_decoding_yields_batches_as_they_complete() {
     // The first batch came out before the end of the payload.
     assert!(first_at.unwrap() < payload.len() - 1);
 }
+
+/// Deterministic mutation fuzzing of a payload holding every mapped type, raw and with IPC
+/// body compression: errors are fine, panics are not.
+#[test]
+fn mutated_payloads_of_every_type_never_panic() {
+    let iterations: usize = std::env::var("MAXC_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1500);
+    let schema = sample_schema();
+    let batches = vec![sample_batch(&schema, 0, 9), sample_batch(&schema, 9, 4)];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for ipc in [Compression::Raw, Compression::Zstd, Compression::Lz4Frame] {
+        let payload = encode_record_batches_with(&batches, ipc).unwrap();
+        for _ in 0..iterations {
+            let mut p = payload.clone();
+            for _ in 0..1 + next() % 4 {
+                let i = (next() % p.len() as u64) as usize;
+                p[i] = match next() % 4 {
+                    0 => 0,
+                    1 => 0xff,
+                    2 => p[i] ^ (1 << (next() % 8)),
+                    _ => next() as u8,
+                };
+            }
+            let mut d = RecordBatchDecoder::new(Arc::clone(&schema));
+            if d.feed(&p).is_ok() {
+                let _ = d.finish();
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_size_limit_applies_before_decoding() {
+    let schema = sample_schema();
+    let batches = vec![sample_batch(&schema, 0, 500)];
+    for ipc in [Compression::Raw, Compression::Zstd, Compression::Lz4Frame] {
+        let payload = encode_record_batches_with(&batches, ipc).unwrap();
+        let ok = RecordBatchDecoder::new(Arc::clone(&schema))
+            .with_max_batch_bytes(1 << 20)
+            .feed(&payload)
+            .unwrap();
+        assert_eq!(ok, batches);
+        let e = RecordBatchDecoder::new(Arc::clone(&schema))
+            .with_max_batch_bytes(1000)
+            .feed(&payload)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("more than the limit of 1000"),
+            "{ipc}: {e}"
+        );
+    }
+    // A compressed buffer that claims a huge uncompressed size is refused, not allocated.
+    let payload = encode_record_batches_with(&batches, Compression::Zstd).unwrap();
+    let meta_len = i32::from_le_bytes(payload[4..8].try_into().unwrap()) as usize;
+    let msg = arrow_ipc::root_as_message(&payload[8..8 + meta_len]).unwrap();
+    let rb = msg.header_as_record_batch().unwrap();
+    let first = rb
+        .buffers()
+        .unwrap()
+        .iter()
+        .find(|b| b.length() > 0)
+        .unwrap();
+    let at = 8 + meta_len + first.offset() as usize;
+    let mut bad = payload.clone();
+    bad[at..at + 8].copy_from_slice(&(1i64 << 60).to_le_bytes());
+    let e = decode_record_batches(Arc::clone(&schema), &bad).unwrap_err();
+    assert!(e.to_string().contains("more than the limit"), "{e}");
+}
