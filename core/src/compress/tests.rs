@@ -613,3 +613,51 @@ fn garbage_never_panics() {
         }
     }
 }
+
+/// Deterministic mutation fuzzing of valid bodies of every codec: errors are fine, panics and
+/// output past the limit are not.
+#[test]
+fn mutated_bodies_never_panic() {
+    let iterations: usize = std::env::var("MAXC_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let data = sample(3000);
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for c in CODECS {
+        let body = compress(c, &data).unwrap();
+        for _ in 0..iterations {
+            let mut b = body.clone();
+            for _ in 0..1 + next() % 3 {
+                let i = (next() % b.len() as u64) as usize;
+                b[i] = match next() % 3 {
+                    0 => b[i] ^ (1 << (next() % 8)),
+                    1 => 0xff,
+                    _ => next() as u8,
+                };
+            }
+            let limit = 4000;
+            let mut d = Decompressor::new(c, limit).unwrap();
+            let step = 1 + (next() % 700) as usize;
+            let mut total = 0;
+            let mut ok = true;
+            for p in b.chunks(step) {
+                if d.feed(p).is_err() {
+                    ok = false;
+                    break;
+                }
+                total += d.take_output().len();
+                assert!(total <= limit);
+            }
+            if ok && let Ok(rest) = d.finish() {
+                assert!(total + rest.len() <= limit);
+            }
+        }
+    }
+}
