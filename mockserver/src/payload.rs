@@ -1,9 +1,14 @@
 //! Tunnel payloads: body compression, record streams and Arrow framing, each failure
 //! mapped to the service's error code.
 
-use arrow_array::RecordBatch;
+use arrow_array::{Array, RecordBatch};
+use arrow_select::concat::concat_batches;
+use maxc_core::arrow_frame::{self, RecordBatchDecoder};
 use maxc_core::codec::{CodecError, DecodeLimits, RecordDecoder, RecordEncoder};
+use maxc_core::compress::{self, CompressError, Compression};
+use maxc_core::hash::{self, Hasher};
 use maxc_core::types::Column;
+use maxc_core::types::arrow::columns_to_arrow;
 
 use crate::error::MockError;
 
@@ -21,54 +26,77 @@ fn malformed(msg: impl std::fmt::Display) -> MockError {
 
 /// Body compression of a request (`Content-Encoding`) or response (`Accept-Encoding`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    /// No compression (header absent).
-    Raw,
-}
+pub struct Encoding(pub Compression);
 
 impl Encoding {
     /// The encoding named by a `Content-Encoding` header.
     pub fn from_header(value: Option<&str>) -> Result<Encoding, MockError> {
-        match value.map(str::trim) {
-            None | Some("") | Some("identity") => Ok(Encoding::Raw),
-            Some(other) => Err(MockError::bad_request(
-                "NotImplemented",
-                format!(
-                    "A header you provided implies functionality that is not implemented: Content-Encoding `{other}`"
-                ),
-            )),
-        }
+        Compression::from_content_encoding(value)
+            .map(Encoding)
+            .map_err(|e| {
+                MockError::bad_request(
+                    "NotImplemented",
+                    format!(
+                        "A header you provided implies functionality that is not implemented: {e}"
+                    ),
+                )
+            })
     }
 
-    /// The response encoding for an `Accept-Encoding` header (unknown values: none).
-    pub fn for_response(_accept: Option<&str>, _arrow: bool) -> Encoding {
-        Encoding::Raw
+    /// The response encoding for an `Accept-Encoding` header: the first supported value in
+    /// the list (`identity`, `gzip` and unknown values mean none).
+    pub fn for_response(accept: Option<&str>, _arrow: bool) -> Encoding {
+        let Some(list) = accept else {
+            return Encoding(Compression::Raw);
+        };
+        list.split(',')
+            .map(|v| v.split(';').next().unwrap_or("").trim())
+            .find_map(|v| match Compression::from_content_encoding(Some(v)) {
+                Ok(c) if c != Compression::Raw => Some(Encoding(c)),
+                _ => None,
+            })
+            .unwrap_or(Encoding(Compression::Raw))
     }
 
-    /// The `Content-Encoding` to send (none when uncompressed).
-    pub fn header(self, _arrow: bool) -> Option<&'static str> {
-        match self {
-            Encoding::Raw => None,
+    /// The `Content-Encoding` to send (none when uncompressed; `x-odps-lz4-frame` for LZ4
+    /// Arrow bodies).
+    pub fn header(self, arrow: bool) -> Option<&'static str> {
+        if arrow {
+            self.0.arrow_content_encoding()
+        } else {
+            self.0.content_encoding()
         }
     }
 
     /// Decompresses a request body, refusing output above `max` bytes.
     pub fn decompress(self, body: &[u8], max: usize) -> Result<Vec<u8>, MockError> {
-        match self {
-            Encoding::Raw if body.len() > max => Err(MockError::new(
+        if self.0 == Compression::Raw {
+            if body.len() > max {
+                return Err(MockError::new(
+                    413,
+                    "MaxMessageLengthExceeded",
+                    "Your request was too big.",
+                ));
+            }
+            return Ok(body.to_vec());
+        }
+        compress::decompress(self.0, body, max).map_err(|e| match e {
+            CompressError::OutputLimit { .. } => MockError::new(
                 413,
                 "MaxMessageLengthExceeded",
-                "Your request was too big.",
-            )),
-            Encoding::Raw => Ok(body.to_vec()),
-        }
+                format!("Your request was too big after decompression: {e}"),
+            ),
+            other => malformed(format!("{} body: {other}", self.0)),
+        })
     }
 
     /// Compresses a response body.
     pub fn compress(self, body: Vec<u8>) -> Result<Vec<u8>, MockError> {
-        match self {
-            Encoding::Raw => Ok(body),
+        if self.0 == Compression::Raw {
+            return Ok(body);
         }
+        compress::compress(self.0, &body)
+            .map_err(|e| MockError::internal(format!("compressing the response: {e}")))
     }
 }
 
@@ -153,34 +181,90 @@ fn flip_varint_tail(buf: &mut [u8]) {
 /// The first row of an upsert body whose primary key hashes to another bucket than
 /// `bucket`, as (row, its bucket). `None` when every row belongs to `bucket`.
 pub fn misrouted_row(
-    _batch: &RecordBatch,
-    _data_columns: &[Column],
-    _primary_key: &[String],
-    _hasher: &str,
-    _buckets: u32,
-    _bucket: u32,
+    batch: &RecordBatch,
+    data_columns: &[Column],
+    primary_key: &[String],
+    hasher: &str,
+    buckets: u32,
+    bucket: u32,
 ) -> Result<Option<(usize, u32)>, MockError> {
-    Ok(None)
+    let hasher: Hasher = hasher.parse().unwrap_or_default();
+    let mut keys = Vec::with_capacity(primary_key.len());
+    for k in primary_key {
+        let i = data_columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(k))
+            .ok_or_else(|| {
+                MockError::internal(format!("primary key `{k}` is not a data column"))
+            })?;
+        keys.push((&data_columns[i].ty, batch.column(i).as_ref()));
+    }
+    let per_row = hash::buckets_for_batch(hasher, &keys, buckets).map_err(|e| {
+        MockError::bad_request("InvalidArgument", format!("hashing the primary key: {e}"))
+    })?;
+    Ok(per_row
+        .iter()
+        .enumerate()
+        .find(|(_, b)| **b != bucket)
+        .map(|(r, b)| (r, *b)))
 }
 
-/// Rows of an Arrow upload body (Arrow tunnel framing).
-pub fn decode_arrow(_columns: &[Column], _body: &[u8]) -> Result<RecordBatch, MockError> {
-    Err(MockError::bad_request(
-        "NotImplemented",
-        "Arrow tunnel framing is not available in this build",
-    ))
+/// Rows of an Arrow upload body (Arrow tunnel framing around record-batch messages; the
+/// schema comes from the session).
+pub fn decode_arrow(columns: &[Column], body: &[u8]) -> Result<RecordBatch, MockError> {
+    let payload = arrow_frame::unframe(arrow_frame::MAX_CHUNK_SIZE, body).map_err(malformed)?;
+    let schema = columns_to_arrow(columns);
+    let mut dec = RecordBatchDecoder::new(schema.clone());
+    let batches = dec.feed(&payload).map_err(malformed)?;
+    dec.finish().map_err(malformed)?;
+    for b in &batches {
+        for (c, a) in columns.iter().zip(b.columns()) {
+            if !c.nullable && a.null_count() > 0 {
+                return Err(malformed(format!(
+                    "column `{}` is NOT NULL but has NULL values",
+                    c.name
+                )));
+            }
+        }
+    }
+    match batches.len() {
+        0 => Ok(RecordBatch::new_empty(schema)),
+        1 => Ok(batches
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| RecordBatch::new_empty(schema))),
+        _ => concat_batches(&schema, &batches)
+            .map_err(|e| malformed(format!("joining record batches: {e}"))),
+    }
 }
 
-/// An Arrow download body (Arrow tunnel framing, record-batch messages only).
+/// An Arrow download body: the rows as record-batch messages in the Arrow tunnel framing
+/// (no schema message). With `corrupt_crc` the final (global) CRC is altered.
 pub fn encode_arrow(
-    _columns: &[Column],
-    _parts: &[(RecordBatch, usize, usize)],
-    _corrupt_crc: bool,
+    columns: &[Column],
+    parts: &[(RecordBatch, usize, usize)],
+    corrupt_crc: bool,
 ) -> Result<Vec<u8>, MockError> {
-    Err(MockError::bad_request(
-        "NotImplemented",
-        "Arrow tunnel framing is not available in this build",
-    ))
+    let schema = columns_to_arrow(columns);
+    let mut batches = Vec::with_capacity(parts.len());
+    for (b, start, n) in parts {
+        if *n == 0 {
+            continue;
+        }
+        let sliced = b.slice(*start, *n);
+        let b = RecordBatch::try_new(schema.clone(), sliced.columns().to_vec())
+            .or_else(|_| sliced.with_schema(schema.clone()))
+            .map_err(|e| MockError::internal(format!("shaping rows for Arrow: {e}")))?;
+        batches.push(b);
+    }
+    let payload = arrow_frame::encode_record_batches(&batches)
+        .map_err(|e| MockError::internal(format!("encoding Arrow batches: {e}")))?;
+    let mut out = arrow_frame::frame(arrow_frame::DEFAULT_CHUNK_SIZE, &payload)
+        .map_err(|e| MockError::internal(format!("framing Arrow batches: {e}")))?;
+    if corrupt_crc && let Some(last) = out.last_mut() {
+        *last ^= 1;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -271,13 +271,13 @@ pub fn build_array(ty: &OdpsType, vals: &[Value]) -> Result<ArrayRef, ValueError
                 out.push(match v {
                     Value::Null => None,
                     Value::Text(s) => {
-                        if let OdpsType::Varchar(n) | OdpsType::Char(n) = ty {
-                            if s.chars().count() > *n as usize {
-                                return verr(format!(
-                                    "text of {} characters exceeds {ty}",
-                                    s.chars().count()
-                                ));
-                            }
+                        if let OdpsType::Varchar(n) | OdpsType::Char(n) = ty
+                            && s.chars().count() > *n as usize
+                        {
+                            return verr(format!(
+                                "text of {} characters exceeds {ty}",
+                                s.chars().count()
+                            ));
                         }
                         Some(s.as_str())
                     }

@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use arrow_array::RecordBatch;
+use arrow_array::{Int64Array, RecordBatch};
 use common::{Client, Resp, start};
 use maxc_core::codec::{decode_all, encode_batches};
 use maxc_core::http::{Method, Request, Service as Layer};
@@ -919,4 +919,345 @@ async fn open_sessions_survive_restart() {
     assert_eq!(admin_rows(&c, "t").await.as_array().unwrap().len(), 2);
     h.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn every_compression_both_ways() {
+    use maxc_core::compress::{Compression, compress, decompress};
+    let (h, c) = start(MockConfig::default()).await;
+    c.run_sql(
+        "maxc",
+        "CREATE TABLE z (id bigint, name string) PARTITIONED BY (ds string)",
+    )
+    .await;
+    let schema = cols(&[("id", "bigint"), ("name", "string")]);
+    for (i, codec) in Compression::ALL.iter().enumerate() {
+        let ds = format!("ds={i}");
+        let r = send(
+            &c,
+            tunnel(
+                Method::Post,
+                "z",
+                &[
+                    ("uploads", "1"),
+                    ("partition", ds.as_str()),
+                    ("create_partition", "true"),
+                ],
+            ),
+        )
+        .await;
+        let id = r.json()["UploadID"].as_str().unwrap().to_string();
+        let raw = body_of(&schema, &ints(&[1, 2, 3]));
+        let mut put = tunnel(
+            Method::Put,
+            "z",
+            &[
+                ("uploadid", id.as_str()),
+                ("partition", ds.as_str()),
+                ("blockid", "0"),
+            ],
+        )
+        .with_body(compress(*codec, &raw).unwrap());
+        if let Some(enc) = codec.content_encoding() {
+            put = put.with_header("content-encoding", enc);
+        }
+        let r = send(&c, put).await;
+        assert_eq!(r.status, 200, "{codec}: {}", r.text());
+        send(
+            &c,
+            tunnel(
+                Method::Post,
+                "z",
+                &[("uploadid", id.as_str()), ("partition", ds.as_str())],
+            ),
+        )
+        .await;
+        // Download with Accept-Encoding.
+        let r = send(
+            &c,
+            tunnel(
+                Method::Post,
+                "z",
+                &[("downloads", ""), ("partition", ds.as_str())],
+            ),
+        )
+        .await;
+        let did = r.json()["DownloadID"].as_str().unwrap().to_string();
+        let mut get = tunnel(
+            Method::Get,
+            "z",
+            &[
+                ("data", ""),
+                ("downloadid", did.as_str()),
+                ("rowrange", "(0,3)"),
+                ("partition", ds.as_str()),
+            ],
+        );
+        get = get.with_header(
+            "accept-encoding",
+            codec.content_encoding().unwrap_or("identity"),
+        );
+        let r = send(&c, get).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("content-encoding").as_deref(),
+            codec.content_encoding(),
+            "{codec}"
+        );
+        let plain = decompress(*codec, &r.body, 1 << 20).unwrap();
+        assert_eq!(
+            decode_all(&schema, &plain, 100).unwrap()[0].num_rows(),
+            3,
+            "{codec}"
+        );
+    }
+    // A body that does not match its Content-Encoding.
+    let r = send(
+        &c,
+        tunnel(
+            Method::Post,
+            "z",
+            &[("uploads", "1"), ("partition", "ds=0")],
+        ),
+    )
+    .await;
+    let id = r.json()["UploadID"].as_str().unwrap().to_string();
+    let r = send(
+        &c,
+        tunnel(
+            Method::Put,
+            "z",
+            &[
+                ("uploadid", id.as_str()),
+                ("partition", "ds=0"),
+                ("blockid", "0"),
+            ],
+        )
+        .with_header("content-encoding", "zstd")
+        .with_body(b"not zstd at all".to_vec()),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["Code"].as_str().unwrap()),
+        (400, "MalformedDataStream")
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn arrow_upload_and_download() {
+    use maxc_core::arrow_frame::{
+        DEFAULT_CHUNK_SIZE, RecordBatchDecoder, encode_record_batches, frame, unframe,
+    };
+    use maxc_core::types::arrow::columns_to_arrow;
+    let (h, c) = start(MockConfig::default()).await;
+    c.run_sql("maxc", "CREATE TABLE a (id bigint, name string, ts datetime, amount decimal(18,4)) PARTITIONED BY (ds string)").await;
+    let schema = cols(&[
+        ("id", "bigint"),
+        ("name", "string"),
+        ("ts", "datetime"),
+        ("amount", "decimal(18,4)"),
+    ]);
+    let rows: Vec<Vec<Value>> = (0..3)
+        .map(|i| {
+            vec![
+                Value::Int(i),
+                Value::Text(format!("n{i}")),
+                Value::DateTime(1_704_067_200_000 + i),
+                Value::Decimal(12_3400 + i as i128),
+            ]
+        })
+        .collect();
+    let batch = build_batch(&schema, &rows).unwrap();
+    let body = frame(
+        DEFAULT_CHUNK_SIZE,
+        &encode_record_batches(&[batch.slice(0, 2), batch.slice(2, 1)]).unwrap(),
+    )
+    .unwrap();
+    let r = send(
+        &c,
+        tunnel(
+            Method::Post,
+            "a",
+            &[
+                ("uploads", "1"),
+                ("partition", "ds=1"),
+                ("create_partition", "true"),
+            ],
+        ),
+    )
+    .await;
+    let id = r.json()["UploadID"].as_str().unwrap().to_string();
+    let r = send(
+        &c,
+        tunnel(
+            Method::Put,
+            "a",
+            &[
+                ("uploadid", id.as_str()),
+                ("partition", "ds=1"),
+                ("blockid", "0"),
+                ("arrow", ""),
+            ],
+        )
+        .with_body(body.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut bad = body.clone();
+    let n = bad.len();
+    bad[n - 1] ^= 1;
+    let r = send(
+        &c,
+        tunnel(
+            Method::Put,
+            "a",
+            &[
+                ("uploadid", id.as_str()),
+                ("partition", "ds=1"),
+                ("blockid", "1"),
+                ("arrow", ""),
+            ],
+        )
+        .with_body(bad),
+    )
+    .await;
+    assert_eq!(r.json()["Code"], "MalformedDataStream");
+    send(
+        &c,
+        tunnel(
+            Method::Post,
+            "a",
+            &[("uploadid", id.as_str()), ("partition", "ds=1")],
+        ),
+    )
+    .await;
+
+    let r = send(
+        &c,
+        tunnel(
+            Method::Post,
+            "a",
+            &[("downloads", ""), ("partition", "ds=1")],
+        ),
+    )
+    .await;
+    let did = r.json()["DownloadID"].as_str().unwrap().to_string();
+    let r = send(
+        &c,
+        tunnel(
+            Method::Get,
+            "a",
+            &[
+                ("data", ""),
+                ("arrow", ""),
+                ("downloadid", did.as_str()),
+                ("rowrange", "(1,2)"),
+                ("partition", "ds=1"),
+            ],
+        )
+        .with_header("accept-encoding", "x-odps-lz4-frame"),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-encoding").as_deref(),
+        Some("x-odps-lz4-frame")
+    );
+    let plain = maxc_core::compress::decompress(
+        maxc_core::compress::Compression::Lz4Frame,
+        &r.body,
+        1 << 20,
+    )
+    .unwrap();
+    let payload = unframe(1 << 20, &plain).unwrap();
+    let mut dec = RecordBatchDecoder::new(columns_to_arrow(&schema));
+    let got = dec.feed(&payload).unwrap();
+    dec.finish().unwrap();
+    let total: usize = got.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(total, 2);
+    assert_eq!(row_values(&got[0], &schema, 0).unwrap(), rows[1]);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn upsert_rows_must_belong_to_their_bucket() {
+    use maxc_core::hash::{Hasher, buckets_for_batch};
+    let (h, c) = start(MockConfig::default()).await;
+    c.run_sql(
+        "maxc",
+        "CREATE TABLE b4 (id bigint NOT NULL, val string, PRIMARY KEY (id)) TBLPROPERTIES ('transactional'='true', 'write.bucket.num'='4')",
+    )
+    .await;
+    let r = send(
+        &c,
+        Request::new(
+            Method::Post,
+            Layer::Tunnel,
+            "/projects/maxc/tables/b4/upserts",
+        )
+        .with_query("slotnum", "2"),
+    )
+    .await;
+    let j = r.json();
+    let id = j["id"].as_str().unwrap().to_string();
+    let mut all: Vec<i64> = j["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            s["buckets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b.as_i64().unwrap())
+        })
+        .collect();
+    all.sort();
+    assert_eq!(all, vec![0, 1, 2, 3]);
+    let data = cols(&[("id", "bigint"), ("val", "string")]);
+    let keys = Int64Array::from((0..20).collect::<Vec<i64>>());
+    let buckets =
+        buckets_for_batch(Hasher::Default, &[(&"bigint".parse().unwrap(), &keys)], 4).unwrap();
+    for b in 0..4u32 {
+        let mine: Vec<i64> = (0..20).filter(|k| buckets[*k as usize] == b).collect();
+        let other: Vec<i64> = (0..20)
+            .filter(|k| buckets[*k as usize] != b)
+            .take(1)
+            .collect();
+        let rows: Vec<(i64, Option<&str>, u8, &[i64])> = mine
+            .iter()
+            .map(|k| (*k, Some("v"), b'U', &[][..]))
+            .collect();
+        let put = |body: Vec<u8>| {
+            Request::new(
+                Method::Put,
+                Layer::Tunnel,
+                "/projects/maxc/tables/b4/upserts",
+            )
+            .with_query("upsertid", &id)
+            .with_query("bucketid", b.to_string())
+            .with_body(body)
+        };
+        assert_eq!(send(&c, put(upsert_rows(&data, &rows))).await.status, 200);
+        let wrong: Vec<(i64, Option<&str>, u8, &[i64])> = other
+            .iter()
+            .map(|k| (*k, Some("v"), b'U', &[][..]))
+            .collect();
+        let r = send(&c, put(upsert_rows(&data, &wrong))).await;
+        assert_eq!(r.status, 400);
+        assert!(r.text().contains("belongs to bucket"), "{}", r.text());
+    }
+    send(
+        &c,
+        Request::new(
+            Method::Post,
+            Layer::Tunnel,
+            "/projects/maxc/tables/b4/upserts",
+        )
+        .with_query("upsertid", &id),
+    )
+    .await;
+    assert_eq!(admin_rows(&c, "b4").await.as_array().unwrap().len(), 20);
+    h.shutdown().await;
 }

@@ -146,11 +146,11 @@ pub fn classify(req: &Request) -> (Layout, String) {
     if p == ADMIN_PREFIX || p.starts_with("/_maxc/") {
         return (Layout::Admin, p.to_string());
     }
-    if let Some(rest) = p.strip_prefix("/api") {
-        if rest.is_empty() || rest.starts_with('/') {
-            let rest = if rest.is_empty() { "/" } else { rest };
-            return (Layout::Rest, rest.to_string());
-        }
+    if let Some(rest) = p.strip_prefix("/api")
+        && (rest.is_empty() || rest.starts_with('/'))
+    {
+        let rest = if rest.is_empty() { "/" } else { rest };
+        return (Layout::Rest, rest.to_string());
     }
     match req.service {
         Layer::Rest => (Layout::Rest, p.to_string()),
@@ -221,11 +221,11 @@ pub fn route(req: &Request) -> Result<Route, MockError> {
         return Err(not_found(&path));
     };
     r.project = Some(project.to_string());
-    if let ["schemas", s, tail @ ..] = rest {
-        if !tail.is_empty() {
-            r.schema = Some(s.to_string());
-            rest = tail;
-        }
+    if let ["schemas", s, tail @ ..] = rest
+        && !tail.is_empty()
+    {
+        r.schema = Some(s.to_string());
+        rest = tail;
     }
     r.schema = r.schema.or_else(|| {
         req.query_param("curr_schema")

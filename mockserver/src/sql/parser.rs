@@ -230,7 +230,7 @@ impl Parser {
                     false
                 };
                 let name = self.object_name()?;
-                if self.eat_kw("PURGE") {}
+                self.eat_kw("PURGE");
                 Ok(Statement::DropTable { name, if_exists })
             }
             "ALTER" => {
