@@ -431,9 +431,8 @@ impl Segment {
     /// The rows re-shaped to `columns` (matched by name, case-insensitively); columns
     /// missing from the segment (added later by ADD COLUMNS) are NULL.
     pub fn project_to(&self, columns: &[Column]) -> Result<RecordBatch, MockError> {
-        let schema = maxc_core::types::arrow::columns_to_arrow(columns);
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
-        for (i, c) in columns.iter().enumerate() {
+        for c in columns {
             let pos = self
                 .columns
                 .iter()
@@ -448,13 +447,11 @@ impl Segment {
                         c.name
                     )));
                 }
-                None => {
-                    let _ = i;
-                    arrays.push(new_null_array(&c.ty.to_arrow(), self.rows()));
-                }
+                None => arrays.push(new_null_array(&c.ty.to_arrow(), self.rows())),
             }
         }
-        // Schema nullability may differ from stored data (added NOT NULL column); relax.
+        // Stored rows may hold NULLs in a column declared NOT NULL later (ADD COLUMNS), so
+        // the re-shaped batch declares every column nullable.
         let relaxed: Vec<Column> = columns
             .iter()
             .map(|c| {
@@ -463,7 +460,6 @@ impl Segment {
                 c
             })
             .collect();
-        let _ = schema;
         RecordBatch::try_new_with_options(
             maxc_core::types::arrow::columns_to_arrow(&relaxed),
             arrays,
