@@ -224,3 +224,127 @@ fn absurd_sizes_are_refused() {
         .with_query("maxitems", "99999999999999999999999");
     assert_eq!(s.handle(r, MockTime(T0)).status, 400);
 }
+
+fn session_service() -> (Service, String, String) {
+    let mut s = service();
+    let r = s.handle(
+        Request::new(Method::Post, Layer::Tunnel, "/projects/maxc/tables/t")
+            .with_query("uploads", "1")
+            .with_query("partition", "ds=1"),
+        MockTime(T0),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let up = v["UploadID"].as_str().unwrap().to_string();
+    let r = s.handle(
+        Request::new(
+            Method::Post,
+            Layer::Tunnel,
+            "/projects/maxc/tables/d/upserts",
+        ),
+        MockTime(T0),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let ups = v["id"].as_str().unwrap().to_string();
+    (s, up, ups)
+}
+
+fn valid_block() -> Vec<u8> {
+    use maxc_core::types::Column;
+    let cols: Vec<Column> = vec![
+        Column::new("id", "bigint".parse().unwrap()),
+        Column::new("s", "string".parse().unwrap()),
+    ];
+    let rows: Vec<Vec<maxc_mock::values::Value>> = (0..5)
+        .map(|i| {
+            vec![
+                maxc_mock::values::Value::Int(i),
+                maxc_mock::values::Value::Text(format!("r{i}")),
+            ]
+        })
+        .collect();
+    let b = maxc_mock::values::build_batch(&cols, &rows).unwrap();
+    maxc_core::codec::encode_batches(&cols, &[b]).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, failure_persistence: None, .. ProptestConfig::default() })]
+
+    #[test]
+    fn mutated_block_bodies_are_rejected_cleanly(
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        cut in any::<prop::sample::Index>(),
+        truncate in any::<bool>(),
+        encoding in prop_oneof![Just(None), Just(Some("deflate")), Just(Some("zstd")), Just(Some("x-snappy-framed")), Just(Some("x-lz4-frame")), Just(Some("bogus"))],
+        arrow in any::<bool>(),
+        block in prop_oneof![Just("0".to_string()), Just("19999".to_string()), Just("20000".to_string()), "[0-9a-z-]{0,8}"],
+    ) {
+        let (mut s, up, _) = session_service();
+        let mut body = valid_block();
+        let n = body.len();
+        for (i, b) in &flips {
+            let i = i.index(n);
+            body[i] ^= b | 1;
+        }
+        if truncate {
+            body.truncate(cut.index(n + 1));
+        }
+        let mut req = Request::new(Method::Put, Layer::Tunnel, "/projects/maxc/tables/t")
+            .with_query("uploadid", &up)
+            .with_query("blockid", block)
+            .with_query("partition", "ds=1")
+            .with_body(body);
+        if arrow {
+            req = req.with_query("arrow", "");
+        }
+        if let Some(e) = encoding {
+            req = req.with_header("content-encoding", e);
+        }
+        let r = s.handle(req, MockTime(T0));
+        prop_assert!(r.status == 200 || r.status == 400 || r.status == 413, "{}", r.status);
+        if r.status == 400 {
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            prop_assert!(v["Code"].is_string());
+        }
+    }
+
+    #[test]
+    fn random_upsert_bodies_and_read_params(
+        body in proptest::collection::vec(any::<u8>(), 0..300),
+        bucket in "[0-9]{0,3}",
+        range in prop_oneof![Just("(0,1)".to_string()), Just("(0,2)".to_string()), "\\(?[0-9-]{0,20},?[0-9-]{0,20}\\)?"],
+        columns in prop_oneof![Just(String::new()), Just("id".to_string()), Just("s,id,ds".to_string()), ".{0,10}"],
+    ) {
+        let (mut s, _, ups) = session_service();
+        let r = s.handle(
+            Request::new(Method::Put, Layer::Tunnel, "/projects/maxc/tables/d/upserts")
+                .with_query("upsertid", &ups)
+                .with_query("bucketid", bucket)
+                .with_body(body),
+            MockTime(T0),
+        );
+        prop_assert!(r.status == 200 || r.status == 400, "{}", r.status);
+        let r = s.handle(
+            Request::new(Method::Post, Layer::Tunnel, "/projects/maxc/tables/d/upserts").with_query("upsertid", &ups),
+            MockTime(T0),
+        );
+        prop_assert_eq!(r.status, 200);
+        let r = s.handle(
+            Request::new(Method::Post, Layer::Tunnel, "/projects/maxc/tables/t")
+                .with_query("downloads", "")
+                .with_query("partition", "ds=1"),
+            MockTime(T0),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let did = v["DownloadID"].as_str().unwrap().to_string();
+        let r = s.handle(
+            Request::new(Method::Get, Layer::Tunnel, "/projects/maxc/tables/t")
+                .with_query("data", "")
+                .with_query("downloadid", &did)
+                .with_query("partition", "ds=1")
+                .with_query("rowrange", range)
+                .with_query("columns", columns),
+            MockTime(T0),
+        );
+        prop_assert!(r.status == 200 || r.status == 400, "{}", r.status);
+    }
+}
