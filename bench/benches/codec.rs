@@ -25,7 +25,7 @@ fn encode(batches: &[arrow_array::RecordBatch], compression: Compression) -> Vec
     match compression {
         Compression::Raw => raw,
         c => {
-            let mut z = Compressor::new(c);
+            let mut z = Compressor::new(c).expect("compressor");
             z.write(&raw).expect("compress");
             z.finish().expect("compress")
         }
@@ -49,7 +49,7 @@ fn decode(body: &[u8], compression: Compression) -> usize {
             }
         }
         c => {
-            let mut z = Decompressor::new(c, usize::MAX);
+            let mut z = Decompressor::new(c, usize::MAX).expect("decompressor");
             for chunk in body.chunks(CHUNK) {
                 z.feed(chunk).expect("decompress");
                 let out = z.take_output();
