@@ -307,6 +307,7 @@ impl Service {
         }
         self.create_configured_projects(now);
         self.dirty = true;
+        self.gc_needed = true;
     }
 
     pub(crate) fn persist_now(&mut self) -> Result<(), MockError> {
@@ -324,6 +325,7 @@ impl Service {
     ) -> Result<FixtureReport, MockError> {
         let mut report = FixtureReport::default();
         let result = self.load_fixtures_inner(f, now, &mut report);
+        self.gc_needed = true;
         self.persist_now()?;
         result.map(|()| report)
     }

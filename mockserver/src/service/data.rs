@@ -127,6 +127,7 @@ impl Service {
         };
         t.touch(&loc.partition, now_ms);
         self.dirty = true;
+        self.gc_needed = true;
         self.append_segments(loc, ids, now_ms)
     }
 
@@ -234,6 +235,7 @@ impl Service {
         data.segments = vec![id];
         t.touch(&loc.partition, now_ms);
         self.dirty = true;
+        self.gc_needed = true;
         Ok(())
     }
 }

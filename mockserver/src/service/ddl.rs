@@ -283,6 +283,7 @@ pub(crate) fn run_script(
     for s in stmts {
         exec(svc, project, s, now)?;
         svc.dirty = true;
+        svc.gc_needed = true;
     }
     Ok(())
 }
@@ -296,6 +297,7 @@ pub(crate) fn run_statement(
 ) -> Result<(), String> {
     exec(svc, project, stmt, now)?;
     svc.dirty = true;
+    svc.gc_needed = true;
     Ok(())
 }
 

@@ -180,6 +180,8 @@ pub struct Service {
     pub(crate) log: VecDeque<LogEntry>,
     pub(crate) disk: Option<Box<dyn Disk>>,
     pub(crate) dirty: bool,
+    /// Set when segments may have become unreferenced (GC runs at the next persist).
+    pub(crate) gc_needed: bool,
     pub(crate) now: MockTime,
 }
 
@@ -222,6 +224,7 @@ impl Service {
             log: VecDeque::new(),
             disk: None,
             dirty: false,
+            gc_needed: true,
             now,
         };
         s.create_configured_projects(now);
@@ -397,6 +400,7 @@ impl Service {
         }
         if self.sessions.sweep(now, self.cfg.session_ttl_ms) {
             self.dirty = true;
+            self.gc_needed = true;
         }
         let mut ctx = Ctx {
             now,

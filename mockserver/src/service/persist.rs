@@ -99,9 +99,13 @@ impl Service {
     /// Drops unreferenced segments and, with a disk, writes new segment files, then the
     /// manifest (the commit point), then deletes files of dropped segments.
     pub(crate) fn persist(&mut self) -> Result<(), StorageError> {
-        let mut keep = self.catalog.segment_ids();
-        keep.extend(self.sessions.segment_ids());
-        let gone = self.store.retain(&keep);
+        let gone = if std::mem::take(&mut self.gc_needed) {
+            let mut keep = self.catalog.segment_ids();
+            keep.extend(self.sessions.segment_ids());
+            self.store.retain(&keep)
+        } else {
+            Vec::new()
+        };
         if self.disk.is_none() {
             return Ok(());
         }

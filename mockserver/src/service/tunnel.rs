@@ -322,6 +322,7 @@ pub(super) fn upload_block(
         .get_mut(&id)
         .ok_or_else(|| MockError::internal("upload session vanished"))?;
     let version = s.blocks.get(&block).map_or(0, |b| b.version) + 1;
+    let replaced = version > 1;
     s.blocks.insert(
         block,
         Block {
@@ -333,6 +334,7 @@ pub(super) fn upload_block(
         },
     );
     svc.dirty = true;
+    svc.gc_needed |= replaced;
     Ok(Response::new(200, Bytes::new()))
 }
 
@@ -1070,6 +1072,7 @@ pub(super) fn commit_upsert(
     s.buffered.clear();
     let s = s.clone();
     svc.dirty = true;
+    svc.gc_needed = true;
     json_ok(200, &upsert_json(&s, req))
 }
 
@@ -1085,6 +1088,7 @@ pub(super) fn abort_upsert(
         s.status = SessionStatus::Aborted;
         s.buffered.clear();
         svc.dirty = true;
+        svc.gc_needed = true;
     }
     let s = svc
         .sessions
