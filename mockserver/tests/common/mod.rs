@@ -66,6 +66,15 @@ pub fn now() -> WallClock {
 }
 
 impl Client {
+    /// A client over an existing hyper client (no base, no signer).
+    pub fn from_http(http: HyperClient<HttpConnector, Full<Bytes>>) -> Self {
+        Self {
+            http,
+            base: String::new(),
+            signer: None,
+        }
+    }
+
     pub fn new(h: &MockServerHandle) -> Self {
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(5))
