@@ -157,6 +157,10 @@ pub struct LogEntry {
     pub fault: Option<u64>,
     /// Error code of an error response.
     pub error: Option<String>,
+    /// `Content-Encoding` of the request body, when it had one.
+    pub request_encoding: Option<String>,
+    /// `Content-Encoding` of the response body, when it had one.
+    pub response_encoding: Option<String>,
 }
 
 /// Per-request context handed to handlers.
@@ -310,7 +314,7 @@ impl Service {
         let layout = route::classify(req).0;
         let resp = self.render_error(layout, &err, &rid);
         let resp = self.finish_headers(resp, &rid, now);
-        self.push_log(req, &rid, None, resp.status, None, Some(err.code.clone()));
+        self.push_log(req, &rid, None, resp.status, None, Some(err.code.clone()), None);
         resp
     }
 
@@ -347,6 +351,7 @@ impl Service {
         status: u16,
         fault: Option<u64>,
         error: Option<String>,
+        response_encoding: Option<String>,
     ) {
         if self.log.len() >= LOG_CAPACITY {
             self.log.pop_front();
@@ -363,6 +368,8 @@ impl Service {
             status,
             fault,
             error,
+            request_encoding: req.headers.get("content-encoding").map(str::to_string),
+            response_encoding,
         });
     }
 
@@ -376,7 +383,7 @@ impl Service {
                 let layout = route::classify(&req).0;
                 let resp = self.render_error(layout, &e, &rid);
                 let resp = self.finish_headers(resp, &rid, now);
-                self.push_log(&req, &rid, None, resp.status, None, Some(e.code.clone()));
+                self.push_log(&req, &rid, None, resp.status, None, Some(e.code.clone()), None);
                 return Reply {
                     response: resp,
                     delay_ms: 0,
@@ -472,6 +479,7 @@ impl Service {
                     0,
                     fault_id,
                     Some("dropped".into()),
+                    None,
                 );
                 return Reply {
                     response: resp,
@@ -526,6 +534,11 @@ impl Service {
         } else {
             error_code(&reply.response)
         };
+        let response_encoding = reply
+            .response
+            .headers
+            .get("content-encoding")
+            .map(str::to_string);
         self.push_log(
             &req,
             &rid,
@@ -533,6 +546,7 @@ impl Service {
             reply.response.status,
             fault_id,
             error,
+            response_encoding,
         );
         reply
     }
