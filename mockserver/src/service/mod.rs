@@ -314,7 +314,15 @@ impl Service {
         let layout = route::classify(req).0;
         let resp = self.render_error(layout, &err, &rid);
         let resp = self.finish_headers(resp, &rid, now);
-        self.push_log(req, &rid, None, resp.status, None, Some(err.code.clone()), None);
+        self.push_log(
+            req,
+            &rid,
+            None,
+            resp.status,
+            None,
+            Some(err.code.clone()),
+            None,
+        );
         resp
     }
 
@@ -383,7 +391,15 @@ impl Service {
                 let layout = route::classify(&req).0;
                 let resp = self.render_error(layout, &e, &rid);
                 let resp = self.finish_headers(resp, &rid, now);
-                self.push_log(&req, &rid, None, resp.status, None, Some(e.code.clone()), None);
+                self.push_log(
+                    &req,
+                    &rid,
+                    None,
+                    resp.status,
+                    None,
+                    Some(e.code.clone()),
+                    None,
+                );
                 return Reply {
                     response: resp,
                     delay_ms: 0,
