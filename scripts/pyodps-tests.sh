@@ -88,6 +88,8 @@ while IFS='=' read -r key value; do
   esac
 done <"$work/mock.out"
 echo "maxc-mock pid $mock_pid at $MAXC_MOCK_ENDPOINT (data dir $work/data)"
+# The restart test starts (and stops, by pid) mocks of its own from this binary.
+export MAXC_MOCK_BIN="$mock_bin"
 
 # ---- 4. the suite --------------------------------------------------------------------------
 echo "== pytest tests/pyodps"

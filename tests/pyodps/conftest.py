@@ -115,6 +115,9 @@ class Admin:
     def requests(self, limit=200):
         return self._call("GET", f"/requests?limit={limit}")
 
+    def expire_session(self, session_id):
+        return self._call("POST", f"/sessions/{urllib.parse.quote(session_id)}/expire", b"")
+
     def health(self):
         return self._call("GET", "/health")
 
