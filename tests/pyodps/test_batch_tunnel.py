@@ -1,6 +1,7 @@
 """Batch upload and download sessions (TableTunnel) with every type and every compression."""
 
 import base64
+import json
 from decimal import Decimal
 
 import pytest
@@ -8,7 +9,7 @@ from odps import errors
 from odps.models import Record
 from odps.tunnel import TableTunnel
 
-from values import ALL_TYPES, ROWS, as_plain, assert_rows_equal
+from values import ALL_TYPES, EXTRA_ROWS, EXTRA_TYPES, ROWS, as_plain, assert_rows_equal
 
 
 def write_session(o, name, rows, compress_algo=None, partition=None, block_id=0):
@@ -206,3 +207,20 @@ def test_expired_session_cannot_commit(o, admin, table_name):
     assert e.value.code == "StatusConflict" and "expired" in str(e.value)
     _, got = read_session(o, name)
     assert got == []
+
+
+@pytest.mark.parametrize("algo", [None, "snappy"])
+def test_extra_types_round_trip(o, admin, table_name, algo):
+    name = table_name("extra")
+    o.create_table(name, EXTRA_TYPES)
+    write_session(o, name, EXTRA_ROWS, compress_algo=algo)
+    _, got = read_session(o, name, compress_algo=algo)
+    assert_rows_equal(got, EXTRA_ROWS)
+    stored = admin.rows(name)
+    assert stored[0]["c"] == "ab"
+    assert stored[0]["ntz"] == "2024-01-02T03:04:05.000000007"
+    assert json.loads(stored[0]["j"]) == {"a": [1, 2, None], "b": "x"}
+    assert stored[0]["idt"] == {"seconds": 86402, "nanos": 3}
+    assert stored[0]["nested"] == [{"a": 1, "b": ["x", None]}, {"a": None, "b": []}]
+    assert stored[0]["wide"] == "-12345678901234567890.123456789012345678"
+    assert stored[1]["idt"] == {"seconds": -1, "nanos": 0}
