@@ -109,3 +109,52 @@ def test_non_retryable_tunnel_error_surfaces(o, admin, table_name):
     assert "nope" in str(e.value)
     # the rule is used up; the next attempt works
     assert TableTunnel(o).create_download_session(name).count == 0
+
+
+def test_v4_signature_with_region(mock_env, table_name):
+    """With a region name pyodps signs REST calls with signature v4 (tunnel stays v2)."""
+    from odps import ODPS
+
+    o = ODPS(
+        mock_env.access_id,
+        mock_env.access_key,
+        project=mock_env.project,
+        endpoint=mock_env.endpoint,
+        tunnel_endpoint=mock_env.tunnel_endpoint,
+        region_name="cn-hangzhou",
+    )
+    name = table_name("v4")
+    o.create_table(name, "id bigint")
+    t = o.get_table(name)
+    t.reload()
+    assert [c.name for c in t.table_schema.columns] == ["id"]
+    with t.open_writer() as w:
+        w.write([[5]])
+    with t.open_reader() as r:
+        assert [rec[0] for rec in r] == [5]
+    bad = ODPS(
+        mock_env.access_id,
+        "wrong",
+        project=mock_env.project,
+        endpoint=mock_env.endpoint,
+        region_name="cn-hangzhou",
+    )
+    with pytest.raises(errors.ODPSError):
+        bad.get_table(name).reload()
+
+
+def test_lost_commit_response_is_retried_and_commit_is_idempotent(o, admin, table_name):
+    name = table_name("lostcommit")
+    o.create_table(name, "id bigint")
+    up = TableTunnel(o).create_upload_session(name)
+    with up.open_record_writer(0) as w:
+        w.write(up.new_record([1]))
+        w.write(up.new_record([2]))
+    admin.add_fault(
+        {"operation": "commit_upload", "table": name, "times": 1, "effect": {"type": "lose_response"}}
+    )
+    up.commit([0])
+    with o.get_table(name).open_reader() as r:
+        assert [rec[0] for rec in r] == [1, 2]  # applied once, not twice
+    commits = [e for e in admin.requests(100) if e.get("table") == name and e["op"] == "commit_upload"]
+    assert len(commits) == 2 and commits[0]["fault"] is not None and commits[1]["status"] == 200

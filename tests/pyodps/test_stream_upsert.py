@@ -181,3 +181,28 @@ def test_upsert_session_reattached_by_id(o, table_name):
     assert s2.status.value.lower() == "normal"
     s2.commit()
     assert read_all(o, name) == [[1, "a", "from s1", None]]
+
+
+def test_upsert_with_two_slots(o, table_name):
+    name = table_name("upsert_slots")
+    make_delta(o, name, buckets=8)
+    tunnel = TableTunnel(o)
+    s = tunnel.create_upsert_session(name, slot_num=2)
+    st = s.open_upsert_stream()
+    for i in range(64):
+        st.upsert(s.new_record([i, "s", f"v{i}", None]))
+    st.delete(s.new_record([7, "s", None, None]))
+    st.close()
+    s.commit()
+    assert sorted(read_all(o, name)) == [[i, "s", f"v{i}", None] for i in range(64) if i != 7]
+
+
+def test_stream_session_with_two_slots(o, table_name):
+    name = table_name("stream_slots")
+    o.create_table(name, "id bigint")
+    s = TableTunnel(o).create_stream_upload_session(name, slot_num=2)
+    for part in range(3):
+        with s.open_record_writer() as w:
+            for i in range(10):
+                w.write(s.new_record([part * 10 + i]))
+    assert sorted(r[0] for r in read_all(o, name)) == list(range(30))
