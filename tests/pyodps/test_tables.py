@@ -65,7 +65,7 @@ def test_create_table_if_not_exists_and_duplicate(o, table_name):
     assert "already exists" in str(e.value).lower() or "0130071" in str(e.value)
 
 
-def test_create_transactional_table_with_primary_key(o, table_name):
+def test_create_transactional_table_with_primary_key(o, admin, table_name):
     name = table_name("delta")
     o.create_table(
         name,
@@ -81,9 +81,11 @@ def test_create_transactional_table_with_primary_key(o, table_name):
     assert col_types(t) == [("id", "bigint"), ("k", "string"), ("v", "string")]
     assert t.table_schema["id"].nullable is False
     assert t.table_schema["v"].nullable is True
+    info = admin.table(name)
+    assert (info["transactional"], info["primary_key"], info["bucket_num"]) == (True, ["id", "k"], 4)
 
 
-def test_create_delta_table_with_sql(o, table_name):
+def test_create_delta_table_with_sql(o, admin, table_name):
     name = table_name("delta_sql")
     inst = o.execute_sql(
         f"CREATE TABLE `{name}` (id bigint NOT NULL, v string, PRIMARY KEY (id)) "
@@ -97,6 +99,7 @@ def test_create_delta_table_with_sql(o, table_name):
     assert list(t.primary_key) == ["id"]
     assert [p.name for p in t.table_schema.partitions] == ["ds"]
     assert t.lifecycle == 3
+    assert admin.table(name)["bucket_num"] == 4
 
 
 def test_drop_table(o, table_name):
