@@ -1011,6 +1011,33 @@ async fn every_compression_both_ways() {
             "{codec}"
         );
     }
+    // The request log names the encodings both ways.
+    let log = c
+        .send_raw(
+            Request::new(Method::Get, Layer::Tunnel, "/_maxc/requests").with_query("limit", "1000"),
+        )
+        .await
+        .unwrap()
+        .json();
+    let encodings = |op: &str, key: &str| -> Vec<Option<String>> {
+        log.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["op"] == op && e["table"] == "z")
+            .map(|e| e[key].as_str().map(str::to_string))
+            .collect()
+    };
+    let want: Vec<Option<String>> = Compression::ALL
+        .iter()
+        .map(|c| c.content_encoding().map(str::to_string))
+        .collect();
+    assert_eq!(encodings("upload_block", "request_encoding"), want);
+    assert_eq!(encodings("read_data", "response_encoding"), want);
+    assert!(
+        encodings("upload_block", "response_encoding")
+            .iter()
+            .all(Option::is_none)
+    );
     // A body that does not match its Content-Encoding.
     let r = send(
         &c,

@@ -314,15 +314,7 @@ impl Service {
         let layout = route::classify(req).0;
         let resp = self.render_error(layout, &err, &rid);
         let resp = self.finish_headers(resp, &rid, now);
-        self.push_log(
-            req,
-            &rid,
-            None,
-            resp.status,
-            None,
-            Some(err.code.clone()),
-            None,
-        );
+        self.push_log(req, &rid, None, resp.status, None, Some(err.code.clone()));
         resp
     }
 
@@ -359,7 +351,6 @@ impl Service {
         status: u16,
         fault: Option<u64>,
         error: Option<String>,
-        response_encoding: Option<String>,
     ) {
         if self.log.len() >= LOG_CAPACITY {
             self.log.pop_front();
@@ -377,7 +368,7 @@ impl Service {
             fault,
             error,
             request_encoding: req.headers.get("content-encoding").map(str::to_string),
-            response_encoding,
+            response_encoding: None,
         });
     }
 
@@ -391,15 +382,7 @@ impl Service {
                 let layout = route::classify(&req).0;
                 let resp = self.render_error(layout, &e, &rid);
                 let resp = self.finish_headers(resp, &rid, now);
-                self.push_log(
-                    &req,
-                    &rid,
-                    None,
-                    resp.status,
-                    None,
-                    Some(e.code.clone()),
-                    None,
-                );
+                self.push_log(&req, &rid, None, resp.status, None, Some(e.code.clone()));
                 return Reply {
                     response: resp,
                     delay_ms: 0,
@@ -495,7 +478,6 @@ impl Service {
                     0,
                     fault_id,
                     Some("dropped".into()),
-                    None,
                 );
                 return Reply {
                     response: resp,
@@ -550,11 +532,6 @@ impl Service {
         } else {
             error_code(&reply.response)
         };
-        let response_encoding = reply
-            .response
-            .headers
-            .get("content-encoding")
-            .map(str::to_string);
         self.push_log(
             &req,
             &rid,
@@ -562,8 +539,14 @@ impl Service {
             reply.response.status,
             fault_id,
             error,
-            response_encoding,
         );
+        if let Some(entry) = self.log.back_mut() {
+            entry.response_encoding = reply
+                .response
+                .headers
+                .get("content-encoding")
+                .map(str::to_string);
+        }
         reply
     }
 
