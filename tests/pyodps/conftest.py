@@ -30,7 +30,7 @@ import pytest
 os.environ["TZ"] = "UTC"
 time.tzset()
 
-from odps import ODPS, options  # noqa: E402
+from odps import ODPS  # noqa: E402
 
 REQUIRED_VARS = (
     "MAXC_MOCK_ENDPOINT",
@@ -143,7 +143,7 @@ _run = uuid.uuid4().hex[:6]
 
 
 @pytest.fixture
-def table_name(o, request):
+def table_name(o):
     """A table name no other test uses; the table (if any) is dropped afterwards."""
     names = []
 
@@ -158,11 +158,7 @@ def table_name(o, request):
 
 
 @pytest.fixture(autouse=True)
-def _fast_retries():
-    """Keep pyodps's defaults; just make sure no test leaves fault rules behind."""
+def _no_leftover_faults(mock_env):
+    """Fault rules a test adds never outlive it."""
     yield
-    if os.environ.get("MAXC_MOCK_ADMIN"):
-        Admin(os.environ["MAXC_MOCK_ADMIN"].rstrip("/"), "").clear_faults()
-
-
-options.tunnel.block_buffer_size = 4 * 1024 * 1024
+    Admin(mock_env.admin, mock_env.project).clear_faults()
