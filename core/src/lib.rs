@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod codec;
 pub mod http;
+pub mod lookup;
 pub mod machine;
 pub mod options;
 pub mod time;
