@@ -8,11 +8,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod auth;
 pub mod codec;
 pub mod http;
 pub mod lookup;
 pub mod machine;
 pub mod options;
+pub mod partition;
 pub mod time;
 pub mod types;
