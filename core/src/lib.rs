@@ -16,5 +16,6 @@ pub mod lookup;
 pub mod machine;
 pub mod options;
 pub mod partition;
+pub mod source;
 pub mod time;
 pub mod types;
