@@ -100,12 +100,12 @@ impl UtcOffset {
     }
 
     /// The local civil-time milliseconds ("local epoch") of a UTC wall-clock value.
-    fn to_local(self, at: WallClock) -> i64 {
+    fn wall_to_local(self, at: WallClock) -> i64 {
         at.unix_millis.saturating_add(self.millis())
     }
 
     /// The UTC wall-clock value of local civil-time milliseconds.
-    fn from_local(self, local: i64) -> WallClock {
+    fn local_to_wall(self, local: i64) -> WallClock {
         WallClock::from_unix_millis(local.saturating_sub(self.millis()))
     }
 }
@@ -414,7 +414,7 @@ impl ReloadBlacklist {
     /// window (following touching or overlapping windows to the end of the chain); `None`
     /// when `at` is outside all windows.
     pub fn blocked_until(&self, at: WallClock, offset: UtcOffset) -> Option<WallClock> {
-        let start = offset.to_local(at);
+        let start = offset.wall_to_local(at);
         let mut t = start;
         // Each step moves to a window end strictly later than `t`; daily windows leave a gap
         // every day (checked at parse time), so a chain ends within a day per window.
@@ -430,7 +430,7 @@ impl ReloadBlacklist {
                 _ => break,
             }
         }
-        (t != start).then(|| offset.from_local(t))
+        (t != start).then(|| offset.local_to_wall(t))
     }
 }
 

@@ -52,7 +52,7 @@ use crate::options::{ModifiedTableOperation, SourceConfig, SourceMode};
 use crate::partition::{PartitionPattern, PartitionSpec, SpecCoverage, StartPartition};
 use crate::types::{Column, TableSchema};
 
-use super::error::{RequestError, RestoreError, SourceError};
+use super::error::{Advice, RequestError, RestoreError, SourceError};
 use super::requests::{Failure, InFlight, Requests, parse_reply, retry_delay};
 use super::split::{
     DEFAULT_SPLIT_ROWS, LostReason, SessionLost, Split, SplitId, SplitSizing, rows_per_split,
@@ -682,7 +682,7 @@ impl SplitEnumerator {
                 };
                 self.fail(SourceError::Request {
                     operation,
-                    error: RequestError::from(failure),
+                    error: Box::new(RequestError::from(failure)),
                 });
             }
         }
@@ -1140,18 +1140,9 @@ impl SplitEnumerator {
             EnumerationMode::Incremental {
                 on_modified: ModifiedTableOperation::Skip,
                 ..
-            } => (true, String::new()),
-            EnumerationMode::Incremental { .. } => (
-                false,
-                format!(
-                    "To go on, set startPartition past this partition (to a partition after {partition}) and restart the job without state, or set modifiedTableOperation = SKIP to skip such partitions automatically."
-                ),
-            ),
-            EnumerationMode::Full { .. } => (
-                false,
-                "Restart the job to read the partition again from a new download session."
-                    .to_string(),
-            ),
+            } => (true, Advice::Restart),
+            EnumerationMode::Incremental { .. } => (false, Advice::MoveStartPartition),
+            EnumerationMode::Full { .. } => (false, Advice::Restart),
         };
         if !skip {
             return self.fail(SourceError::PartitionUnavailable {

@@ -35,6 +35,32 @@ fn partition_name(p: &PartitionSpec) -> String {
     }
 }
 
+/// What a user can do about a partition that cannot be resumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Advice {
+    /// Incremental source with `modifiedTableOperation = NONE`: move `startPartition` past
+    /// the partition and restart without state, or switch to SKIP.
+    MoveStartPartition,
+    /// Restart the job (full source).
+    Restart,
+}
+
+impl Advice {
+    /// The advice as a sentence naming `partition`.
+    pub fn text(self, partition: &PartitionSpec) -> String {
+        match self {
+            Advice::MoveStartPartition => format!(
+                "To go on, set startPartition past this partition (to a partition after {}) and restart the job without state, or set modifiedTableOperation = SKIP to skip such partitions automatically.",
+                partition_name(partition)
+            ),
+            Advice::Restart => {
+                "Restart the job to read the partition again from a new download session."
+                    .to_string()
+            }
+        }
+    }
+}
+
 /// A terminal error of a source (enumerator or reader).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SourceError {
@@ -81,8 +107,9 @@ pub enum SourceError {
     /// A partition cannot be resumed and `modifiedTableOperation` is `NONE` (or the source is
     /// a full one).
     #[error(
-        "partition {} of table `{table}` cannot be read any further: {reason} (download session {session_id}). Data already read from it is kept. {advice}",
-        partition_name(partition)
+        "partition {} of table `{table}` cannot be read any further: {reason} (download session {session_id}). Data already read from it is kept. {}",
+        partition_name(partition),
+        advice.text(partition)
     )]
     PartitionUnavailable {
         /// Table name.
@@ -94,7 +121,7 @@ pub enum SourceError {
         /// Why.
         reason: LostReason,
         /// What the user can do.
-        advice: String,
+        advice: Advice,
     },
     /// A download session was created in a state it cannot be read in.
     #[error(
@@ -117,7 +144,7 @@ pub enum SourceError {
         /// What was being done (`list partitions of t`, `read rows (0,100) of …`).
         operation: String,
         /// The failure.
-        error: RequestError,
+        error: Box<RequestError>,
     },
     /// Data could not be decoded (after the retries allowed).
     #[error("decoding rows {start}..{end} of {split} failed: {error}")]

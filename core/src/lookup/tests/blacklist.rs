@@ -168,7 +168,8 @@ fn whitespace_seconds_and_blank() {
 #[test]
 fn bad_formats_are_typed_errors() {
     use BlacklistError as E;
-    let cases: Vec<(&str, fn(&E) -> bool)> = vec![
+    type Check = fn(&E) -> bool;
+    let cases: Vec<(&str, Check)> = vec![
         ("2017-10-24 14:00 - 2017-10-24 15:00", |e| {
             matches!(e, E::MissingArrow { .. })
         }),

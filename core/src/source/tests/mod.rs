@@ -1,3 +1,4 @@
 pub(crate) mod support;
 
 mod enumerator;
+mod reader;
