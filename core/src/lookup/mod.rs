@@ -6,10 +6,12 @@
 pub mod blacklist;
 pub mod cache;
 pub mod key;
+pub mod machine;
 
 pub use blacklist::{BlacklistError, BlacklistWindow, ReloadBlacklist, UtcOffset, UtcOffsetError};
 pub use cache::{CacheBuildError, CacheBuilder, KeySpec, LookupCache};
 pub use key::{KeyError, KeyValue, LookupKey};
+pub use machine::{LookupError, LookupEvent, LookupMachine, LookupMachineConfig};
 
 #[cfg(test)]
 mod tests;

@@ -1,1 +1,2 @@
 mod blacklist;
+mod machine;
