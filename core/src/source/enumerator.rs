@@ -608,6 +608,11 @@ impl SplitEnumerator {
         if reader >= self.config.readers || self.phase == Phase::Failed {
             return;
         }
+        if self.phase == Phase::Finished {
+            self.events
+                .push_back(EnumeratorEvent::NoMoreSplits { reader });
+            return;
+        }
         if self.config.assignment == Assignment::Dynamic && !self.waiting_readers.contains(&reader)
         {
             self.waiting_readers.push_back(reader);
