@@ -110,14 +110,12 @@ impl Run {
                         self.pending.push((Who::Enumerator, token, request))
                     }
                     Output::Event(ev) => match ev {
-                        EnumeratorEvent::TableDescribed { schema } => {
-                            if self.readers.is_empty() {
-                                let c = self.reader_config(schema);
-                                self.reader_config = Some(c.clone());
-                                self.readers = (0..self.nreaders)
-                                    .map(|i| SplitReader::new(c.clone(), i).unwrap())
-                                    .collect();
-                            }
+                        EnumeratorEvent::TableDescribed { schema } if self.readers.is_empty() => {
+                            let c = self.reader_config(schema);
+                            self.reader_config = Some(c.clone());
+                            self.readers = (0..self.nreaders)
+                                .map(|i| SplitReader::new(c.clone(), i).unwrap())
+                                .collect();
                         }
                         EnumeratorEvent::Assign { reader, split } => {
                             self.readers[reader as usize].add_split(split)
