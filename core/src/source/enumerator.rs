@@ -846,9 +846,13 @@ impl SplitEnumerator {
                 };
                 let matched = pattern.resolve(&listing);
                 if matched.len() > max_partitions as usize {
+                    let pattern = match &pattern {
+                        PartitionPattern::Exact(s) if s.is_empty() => "(every partition)".into(),
+                        p => p.to_string(),
+                    };
                     return self.fail(SourceError::TooManyPartitions {
                         table: self.table(),
-                        pattern: pattern.to_string(),
+                        pattern,
                         matched: matched.len(),
                         limit: max_partitions,
                     });

@@ -320,6 +320,11 @@ fn too_many_partitions_is_a_terminal_error_naming_count_and_option() {
     // No session was created and nothing more is sent.
     assert!(h.assigned().is_empty());
     assert_eq!(h.e.poll(h.now), None);
+    // Without a partition option every partition counts.
+    let mut h = H::new(full(None, 2));
+    h.serve(&fake);
+    let err = h.failure().expect("failed").to_string();
+    assert!(err.contains("match `(every partition)`"), "{err}");
     // At the limit exactly it is fine.
     let mut h = H::new(full(Some("ds=*"), 3));
     h.serve(&fake);
