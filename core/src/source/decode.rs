@@ -215,11 +215,12 @@ impl ReadPlan {
     ) -> Result<Vec<RecordBatch>, DecodeError> {
         let codec = Compression::from_content_encoding(body.content_encoding.as_deref())
             .map_err(|e| DecodeError(e.to_string()))?;
-        let plain = match codec {
-            Compression::Raw => body.body.to_vec(),
-            c => {
-                decompress(c, &body.body, max_body_bytes).map_err(|e| DecodeError(e.to_string()))?
-            }
+        let plain: std::borrow::Cow<'_, [u8]> = match codec {
+            Compression::Raw => std::borrow::Cow::Borrowed(&body.body),
+            c => std::borrow::Cow::Owned(
+                decompress(c, &body.body, max_body_bytes)
+                    .map_err(|e| DecodeError(e.to_string()))?,
+            ),
         };
         let batches = match format {
             ReadFormat::Records { .. } => {
