@@ -24,9 +24,16 @@
 //! | splits | pending | dynamic: `request_split(reader)` | assigned to that reader, or the reader waits |
 //! | source | full, everything resolved, assigned and finished | | **finished** (events `NoMoreSplits`, `Finished`) |
 //!
-//! An incremental source never finishes. Partitions that are done or skipped and no longer
-//! appear in a listing are forgotten, so the state stays as large as the table's live
-//! partitions.
+//! An incremental source never finishes. Each listing queues the partitions ≥
+//! `startPartition` it has not seen before, in partition order; a partition that appears
+//! late but sorts before partitions already read is still read. Partitions that are done or
+//! skipped and no longer appear in a listing are forgotten, so the state stays as large as
+//! the table's live partitions. `maxPartitionCount` limits full sources only.
+//!
+//! Full sources (and `modifiedTableOperation = NONE`) fail when a session cannot be resumed;
+//! a full source without a `partition` option reads every partition of a partitioned table,
+//! or the whole table when it has no partitions. A spec or `max_pt()` that matches nothing is
+//! an error; a wildcard that matches nothing reads nothing.
 //!
 //! # Driving
 //!
