@@ -804,6 +804,15 @@ fn lost_session_under_skip_drops_the_rest_of_the_partition() {
             .1,
         PartitionStatus::Skipped { .. }
     ));
+    // Skipped partitions survive a snapshot round trip.
+    let state = h.e.snapshot();
+    let json = serde_json::to_string(&state).unwrap();
+    assert!(
+        json.contains(r#""status":"skipped","reason":"Expired""#),
+        "{json}"
+    );
+    let back: EnumeratorState = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, state);
     // A second report for the same partition changes nothing.
     h.e.session_lost(SessionLost {
         split: SplitId(1),
