@@ -499,7 +499,9 @@ impl SplitReader {
             SessionStatus::Expired => self.lose(id, LostReason::Expired),
             SessionStatus::Initiating => {
                 let polls = polls.saturating_add(1);
-                let delay = Duration::from_millis((100u64 << polls.min(6)).min(5_000));
+                // 0.1 s doubling up to 5 s, as the enumerator polls new sessions.
+                let shift = polls.saturating_sub(1).min(6);
+                let delay = Duration::from_millis((100u64 << shift).min(5_000));
                 let req = tunnel::get_download(
                     &self.config.ctx,
                     &self.config.table,

@@ -631,8 +631,12 @@ fn restored_split_in_an_initiating_session_waits() {
     let mut r = H::wrap(SplitReader::restore(config(), state).unwrap());
     let (t, _) = r.next();
     r.reply(t, session("s[ds=1]", SessionStatus::Initiating, None, &s));
-    assert_eq!(r.r.next_deadline(), Some(ms(200)));
-    r.advance_to(200);
+    assert_eq!(r.r.next_deadline(), Some(ms(100)));
+    r.advance_to(100);
+    let (t, _) = r.next();
+    r.reply(t, session("s[ds=1]", SessionStatus::Initiating, None, &s));
+    assert_eq!(r.r.next_deadline(), Some(ms(300)));
+    r.advance_to(300);
     let (t, _) = r.next();
     r.reply(t, ready_session("s[ds=1]", 100, &s));
     let (t, req) = r.next();
