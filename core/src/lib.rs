@@ -9,8 +9,11 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod arrow_frame;
 pub mod auth;
 pub mod codec;
+pub mod compress;
+pub mod hash;
 pub mod http;
 pub mod machine;
 pub mod options;
