@@ -1,0 +1,18 @@
+//! Sink state machines (WIP docs).
+
+mod batch;
+mod budget;
+mod error;
+mod event;
+mod input;
+mod io;
+mod retry;
+mod settings;
+mod state;
+mod timers;
+
+pub use batch::BatchWriter;
+pub use error::{InputError, Item, Location, Operation, SinkError};
+pub use event::{Committable, MemoryUsage, Rejection, RowKind, SinkEvent, WriteRejected};
+pub use settings::{CommitterSettings, UpsertSettings, WriterSettings, USER_AGENT};
+pub use state::{StreamSessionState, WriterState, WriterStateV1};
