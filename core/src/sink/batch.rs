@@ -461,20 +461,20 @@ impl BatchWriter {
         let Some(buf) = self.parts.get_mut(key).and_then(|p| p.buffer.take()) else {
             return;
         };
-        let raw = buf.len();
+        let cost = buf.cost();
         if buf.rows == 0 {
-            self.budget.drop_buffered(raw);
+            self.budget.drop_buffered(cost);
             return;
         }
         let body = match buf.into_body(self.s.compression, || loc) {
             Ok(b) => b,
             Err(e) => {
-                self.budget.drop_buffered(raw);
+                self.budget.drop_buffered(cost);
                 self.fail(e);
                 return;
             }
         };
-        self.budget.flushed(body.raw_len, body.body.len() as u64);
+        self.budget.flushed(body.cost, body.body.len() as u64);
         let seq = self.next_seq;
         self.next_seq += 1;
         self.blocks.insert(
@@ -827,7 +827,7 @@ impl BatchWriter {
         self.io.event(SinkEvent::Failed(err));
         for part in self.parts.values_mut() {
             if let Some(b) = part.buffer.take() {
-                self.budget.drop_buffered(b.len());
+                self.budget.drop_buffered(b.cost());
             }
         }
         for (_, b) in std::mem::take(&mut self.blocks) {

@@ -1,7 +1,10 @@
 //! The writer-wide memory budget.
 //!
 //! Accounted bytes = encoded rows in buffers (`buffered`) + bodies of flushed blocks that are not
-//! acknowledged yet (`in_flight`: queued, sent, or waiting for a retry). Rules:
+//! acknowledged yet (`in_flight`: queued, sent, or waiting for a retry). A buffer of `n` encoded
+//! bytes is accounted as [`cost`]`(n)` = `n + n/128 + 64`: room for the stream footer and for the
+//! worst-case growth of any compression codec, so turning a buffer into a body never raises the
+//! total. Rules:
 //!
 //! 1. A write whose encoded rows would take the total past the limit is refused with
 //!    back-pressure, unless nothing at all is accounted (a lone batch larger than the budget is
@@ -18,6 +21,15 @@ use super::event::MemoryUsage;
 pub(crate) const HIGH_WATER: (u64, u64) = (3, 4);
 /// Buffered share of the budget a budget flush goes down to: 1/2.
 pub(crate) const LOW_WATER: (u64, u64) = (1, 2);
+
+/// The accounted size of a buffer holding `raw` encoded bytes (0 for an empty buffer).
+pub(crate) fn cost(raw: u64) -> u64 {
+    if raw == 0 {
+        0
+    } else {
+        raw.saturating_add(raw / 128).saturating_add(64)
+    }
+}
 
 fn share(limit: u64, (n, d): (u64, u64)) -> u64 {
     (u128::from(limit) * u128::from(n) / u128::from(d)) as u64
@@ -67,16 +79,16 @@ impl Budget {
         self.bump_peak();
     }
 
-    /// A buffer of `raw` bytes became a body of `body` bytes.
-    pub(crate) fn flushed(&mut self, raw: u64, body: u64) {
-        self.buffered = self.buffered.saturating_sub(raw);
+    /// A buffer accounted as `cost` bytes became a body of `body` bytes.
+    pub(crate) fn flushed(&mut self, cost: u64, body: u64) {
+        self.buffered = self.buffered.saturating_sub(cost);
         self.in_flight = self.in_flight.saturating_add(body);
         self.bump_peak();
     }
 
-    /// Buffered bytes dropped without a flush (a writer that failed).
-    pub(crate) fn drop_buffered(&mut self, raw: u64) {
-        self.buffered = self.buffered.saturating_sub(raw);
+    /// A buffer accounted as `cost` bytes dropped without a flush.
+    pub(crate) fn drop_buffered(&mut self, cost: u64) {
+        self.buffered = self.buffered.saturating_sub(cost);
     }
 
     /// A body was acknowledged (or dropped). Returns true when a `WriteReady` is due.
@@ -165,6 +177,28 @@ mod tests {
         b.flushed(90, 90);
         assert!(b.release(90));
         assert!(!b.release(0));
+    }
+
+    #[test]
+    fn cost_covers_footer_and_codec_growth() {
+        use crate::compress::{Compression, compress};
+        assert_eq!(cost(0), 0);
+        // Incompressible data through every codec stays within the cost.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let data: Vec<u8> = (0..300_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        for c in Compression::ALL {
+            for n in [1usize, 100, 65_536, 300_000] {
+                let body = compress(c, &data[..n]).unwrap();
+                assert!(body.len() as u64 + 20 <= cost(n as u64), "{c:?} {n}: {}", body.len());
+            }
+        }
     }
 
     #[test]

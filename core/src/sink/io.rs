@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 
+use super::budget::cost;
 use super::error::{InputError, Location, SinkError};
 use super::event::SinkEvent;
 use super::input::Rows;
@@ -114,7 +115,8 @@ pub(crate) struct Buffer {
 #[derive(Debug, Clone)]
 pub(crate) struct Body {
     pub(crate) body: Bytes,
-    pub(crate) raw_len: u64,
+    /// What the buffer was accounted as ([`cost`]).
+    pub(crate) cost: u64,
     pub(crate) rows: u64,
 }
 
@@ -139,6 +141,11 @@ impl Buffer {
         self.bytes.len() as u64
     }
 
+    /// The accounted size ([`cost`]).
+    pub(crate) fn cost(&self) -> u64 {
+        cost(self.len())
+    }
+
     pub(crate) fn mark(&self) -> BufferMark {
         BufferMark {
             enc: self.enc.clone(),
@@ -153,18 +160,18 @@ impl Buffer {
         self.rows = m.rows;
     }
 
-    /// Appends rows; returns the bytes added.
+    /// Appends rows; returns how much the accounted size ([`cost`]) grew.
     pub(crate) fn append(
         &mut self,
         batch: &RecordBatch,
         rows: &Rows,
         at: impl FnOnce() -> Location,
     ) -> Result<u64, SinkError> {
-        let before = self.bytes.len();
+        let before = self.cost();
         rows.encode(&mut self.enc, batch, &mut self.bytes)
             .map_err(|error| InputError::Codec { at: at(), error })?;
         self.rows += rows.count(batch.num_rows()) as u64;
-        Ok((self.bytes.len() - before) as u64)
+        Ok(self.cost().saturating_sub(before))
     }
 
     /// Finishes the stream (footer) and compresses it.
@@ -173,7 +180,7 @@ impl Buffer {
         compression: Compression,
         at: impl FnOnce() -> Location,
     ) -> Result<Body, SinkError> {
-        let raw_len = self.len();
+        let cost = self.cost();
         self.enc.finish(&mut self.bytes);
         let body = match compression {
             Compression::Raw => Bytes::from(self.bytes),
@@ -183,7 +190,7 @@ impl Buffer {
         };
         Ok(Body {
             body,
-            raw_len,
+            cost,
             rows: self.rows,
         })
     }

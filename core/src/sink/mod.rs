@@ -16,3 +16,6 @@ pub use error::{InputError, Item, Location, Operation, SinkError};
 pub use event::{Committable, MemoryUsage, Rejection, RowKind, SinkEvent, WriteRejected};
 pub use settings::{CommitterSettings, UpsertSettings, WriterSettings, USER_AGENT};
 pub use state::{StreamSessionState, WriterState, WriterStateV1};
+
+#[cfg(test)]
+mod tests;

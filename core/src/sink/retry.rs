@@ -35,9 +35,9 @@ pub(crate) struct Attempts {
 }
 
 impl Attempts {
-    /// Attempts made so far (the first try plus retries).
+    /// Attempts made so far, when the last one failed.
     pub(crate) fn made(&self) -> u32 {
-        self.failures.saturating_add(1)
+        self.failures.max(1)
     }
 }
 
@@ -155,7 +155,7 @@ mod tests {
             Next::Retry(Duration::from_millis(200))
         );
         assert_eq!(decide(&p, &mut a, &api(500, "InternalError"), None), Next::GiveUp);
-        assert_eq!(a.made(), 4);
+        assert_eq!(a.made(), 3);
         // 502: reload, limited.
         let mut a = Attempts::default();
         assert!(matches!(decide(&p, &mut a, &api(502, "BadGateway"), None), Next::Reload(_)));
