@@ -332,7 +332,7 @@ impl BatchWriter {
             return match result {
                 Err(e) => Err(Rejection::Error(e)),
                 Ok(()) => {
-                    self.budget.refuse();
+                    self.budget.refuse(delta);
                     let target = self.budget.room_for(delta);
                     self.flush_largest(target, now);
                     self.pump();

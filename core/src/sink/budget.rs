@@ -13,7 +13,8 @@
 //!    flushed until `buffered` is at most [`LOW_WATER`] of the limit.
 //! 3. After a refusal, the largest buffers are flushed until the refused batch would fit once
 //!    everything in flight is acknowledged.
-//! 4. When memory is freed after a refusal, the writer emits `WriteReady` once.
+//! 4. Once enough memory is freed for the refused batch to fit, the writer emits `WriteReady`
+//!    once.
 
 use super::event::MemoryUsage;
 
@@ -41,8 +42,8 @@ pub(crate) struct Budget {
     buffered: u64,
     in_flight: u64,
     peak: u64,
-    /// A write was refused and no `WriteReady` was emitted since.
-    refused: bool,
+    /// The size of a refused write, until `WriteReady` is emitted.
+    refused: Option<u64>,
 }
 
 impl Budget {
@@ -52,7 +53,7 @@ impl Budget {
             buffered: 0,
             in_flight: 0,
             peak: 0,
-            refused: false,
+            refused: None,
         }
     }
 
@@ -94,16 +95,18 @@ impl Budget {
     /// A body was acknowledged (or dropped). Returns true when a `WriteReady` is due.
     pub(crate) fn release(&mut self, body: u64) -> bool {
         self.in_flight = self.in_flight.saturating_sub(body);
-        if self.refused && body > 0 {
-            self.refused = false;
-            return true;
+        match self.refused {
+            Some(wanted) if body > 0 && self.admits(wanted) => {
+                self.refused = None;
+                true
+            }
+            _ => false,
         }
-        false
     }
 
-    /// Records a refusal (rule 4).
-    pub(crate) fn refuse(&mut self) {
-        self.refused = true;
+    /// Records the refusal of a write of `delta` bytes (rule 4).
+    pub(crate) fn refuse(&mut self, delta: u64) {
+        self.refused = Some(delta);
     }
 
     pub(crate) fn buffered(&self) -> u64 {
@@ -172,10 +175,12 @@ mod tests {
         assert!(!b.release(30), "no refusal, no WriteReady");
         b.add_buffered(90);
         assert!(!b.admits(20));
-        b.refuse();
+        b.refuse(20);
         assert!(!b.release(0));
         b.flushed(90, 90);
-        assert!(b.release(90));
+        b.add_buffered(5);
+        assert!(!b.release(10), "85 + 20 > 100: not yet");
+        assert!(b.release(5), "80 + 20 fits");
         assert!(!b.release(0));
     }
 
