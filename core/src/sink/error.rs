@@ -240,6 +240,19 @@ pub enum SinkError {
         /// Distinct partitions the write would have made.
         count: usize,
     },
+    /// The service's block list of an upload session differs from the committable's.
+    #[error(
+        "{at}: the server's block list {server:?} differs from the committable's {ours:?}{}",
+        mismatch_detail(.server, .ours)
+    )]
+    BlockMismatch {
+        /// Table, partition, session.
+        at: Location,
+        /// Block ids the server holds.
+        server: Vec<u32>,
+        /// Block ids the committable lists.
+        ours: Vec<u32>,
+    },
     /// An upsert commit did not reach `committed` within the commit timeout.
     #[error(
         "commit upsert session timed out for {at}: still {status} after {waited_ms} ms (limit {limit_ms} ms)"
@@ -290,5 +303,15 @@ impl SinkError {
     /// [`SinkError::Input`] and [`SinkError::Usage`]).
     pub fn is_terminal(&self) -> bool {
         !matches!(self, SinkError::Input(_) | SinkError::Usage(_))
+    }
+}
+
+fn mismatch_detail(server: &[u32], ours: &[u32]) -> String {
+    if let Some(b) = ours.iter().find(|b| !server.contains(b)) {
+        format!("; block {b} is missing on the server")
+    } else if let Some(b) = server.iter().find(|b| !ours.contains(b)) {
+        format!("; the server holds block {b}, which the committable does not list")
+    } else {
+        String::new()
     }
 }

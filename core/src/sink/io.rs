@@ -54,15 +54,15 @@ impl Phase {
 
 /// Requests in flight, timers, outputs.
 #[derive(Debug)]
-pub(crate) struct Io<T: Ord + Clone, P> {
+pub(crate) struct Io<T: Ord + Clone, P, E = SinkEvent> {
     tokens: TokenSource,
     pub(crate) now: Instant,
-    pub(crate) out: VecDeque<Output<SinkEvent>>,
+    pub(crate) out: VecDeque<Output<E>>,
     pub(crate) inflight: BTreeMap<Token, P>,
     pub(crate) timers: Timers<T>,
 }
 
-impl<T: Ord + Clone, P> Io<T, P> {
+impl<T: Ord + Clone, P, E> Io<T, P, E> {
     pub(crate) fn new(first_token: TokenSource) -> Self {
         Self {
             tokens: first_token,
@@ -87,7 +87,7 @@ impl<T: Ord + Clone, P> Io<T, P> {
         token
     }
 
-    pub(crate) fn event(&mut self, e: SinkEvent) {
+    pub(crate) fn event(&mut self, e: E) {
         self.out.push_back(Output::Event(e));
     }
 
@@ -96,10 +96,6 @@ impl<T: Ord + Clone, P> Io<T, P> {
         self.inflight.clear();
         self.timers.clear();
         self.out.retain(|o| matches!(o, Output::Event(_)));
-    }
-
-    pub(crate) fn tokens(&self) -> &TokenSource {
-        &self.tokens
     }
 }
 

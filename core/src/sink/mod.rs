@@ -2,6 +2,7 @@
 
 mod batch;
 mod budget;
+mod committer;
 mod error;
 mod event;
 mod input;
@@ -12,6 +13,7 @@ mod state;
 mod timers;
 
 pub use batch::BatchWriter;
+pub use committer::{CommitEvent, CommitOutcome, CommitReport, Committer};
 pub use error::{InputError, Item, Location, Operation, SinkError};
 pub use event::{Committable, MemoryUsage, Rejection, RowKind, SinkEvent, WriteRejected};
 pub use settings::{CommitterSettings, UpsertSettings, WriterSettings, USER_AGENT};
