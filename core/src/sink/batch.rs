@@ -10,7 +10,7 @@ use super::error::{Item, Location, Operation, SinkError};
 use super::event::{Committable, MemoryUsage, Rejection, SinkEvent, WriteRejected};
 use super::input::{InputLayout, Routed};
 use super::io::{Buffer, Io, Phase};
-use super::retry::{Attempts, Failure, Next, decide};
+use super::retry::{Attempts, Failure, Next, decide, failure_error};
 use super::settings::WriterSettings;
 use super::state::{WriterState, WriterStateV1};
 use crate::api::SessionStatus;
@@ -849,24 +849,6 @@ impl BatchWriter {
     #[cfg(test)]
     pub(crate) fn debug_counts(&self) -> (usize, usize, usize) {
         (self.parts.len(), self.blocks.len(), self.io.inflight.len())
-    }
-}
-
-/// The terminal error for a request that will not be retried.
-pub(crate) fn failure_error(op: Operation, at: Location, attempts: Attempts, f: Failure) -> SinkError {
-    match f {
-        Failure::Api(error) => SinkError::Service {
-            op,
-            at,
-            attempts: attempts.made(),
-            error,
-        },
-        Failure::Transport(error) => SinkError::Transport {
-            op,
-            at,
-            attempts: attempts.made(),
-            error,
-        },
     }
 }
 

@@ -2,10 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use super::batch::failure_error;
 use super::error::{Location, Operation, SinkError};
 use super::io::Io;
-use super::retry::{Attempts, Failure, Next, decide};
+use super::retry::{Attempts, Failure, Next, decide, failure_error};
 use super::settings::CommitterSettings;
 use super::event::Committable;
 use crate::api::tunnel::{commit_upload, get_upload, parse_upload_commit, parse_upload_session};

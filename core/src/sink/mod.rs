@@ -10,6 +10,7 @@ mod io;
 mod retry;
 mod settings;
 mod state;
+mod stream;
 mod timers;
 
 pub use batch::BatchWriter;
@@ -17,6 +18,7 @@ pub use committer::{CommitEvent, CommitOutcome, CommitReport, Committer};
 pub use error::{InputError, Item, Location, Operation, SinkError};
 pub use event::{Committable, MemoryUsage, Rejection, RowKind, SinkEvent, WriteRejected};
 pub use settings::{CommitterSettings, UpsertSettings, WriterSettings, USER_AGENT};
+pub use stream::StreamWriter;
 pub use state::{StreamSessionState, WriterState, WriterStateV1};
 
 #[cfg(test)]

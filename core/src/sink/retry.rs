@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use super::error::{Location, Operation, SinkError};
 use crate::api::{ApiError, ErrorClass, codes};
 use crate::machine::{RetryDecision, RetryPolicy, TransportError};
 
@@ -118,6 +119,24 @@ pub(crate) fn decide(
             ErrorClass::NotFound => Next::NotFound,
             ErrorClass::AlreadyDone => Next::AlreadyDone,
             ErrorClass::Fatal => Next::GiveUp,
+        },
+    }
+}
+
+/// The terminal error for a request that will not be retried.
+pub(crate) fn failure_error(op: Operation, at: Location, attempts: Attempts, f: Failure) -> SinkError {
+    match f {
+        Failure::Api(error) => SinkError::Service {
+            op,
+            at,
+            attempts: attempts.made(),
+            error,
+        },
+        Failure::Transport(error) => SinkError::Transport {
+            op,
+            at,
+            attempts: attempts.made(),
+            error,
         },
     }
 }
