@@ -218,14 +218,14 @@ impl BatchWriter {
     }
 
     fn loc(&self, key: &PartKey, session: Option<usize>, block: Option<u32>) -> Location {
-        Location {
-            table: self.label.clone(),
-            partition: (!key.1.is_empty()).then(|| key.1.to_tunnel_string()),
-            session: session
+        Location::new(
+            self.label.clone(),
+            (!key.1.is_empty()).then(|| key.1.to_tunnel_string()),
+            session
                 .and_then(|i| self.parts.get(key).and_then(|p| p.sessions.get(i)))
                 .map(|s| s.id.clone()),
-            item: block.map(Item::Block),
-        }
+            block.map(Item::Block),
+        )
     }
 
     // ------------------------------------------------------------------ inputs
@@ -237,7 +237,7 @@ impl BatchWriter {
         if let Err(e) = self.phase.check_running("write") {
             return Err(WriteRejected {
                 batch,
-                reason: Rejection::Error(e),
+                reason: Rejection::Error(Box::new(e)),
             });
         }
         let routed = match self.layout.route(&batch) {
@@ -245,7 +245,7 @@ impl BatchWriter {
             Err(e) => {
                 return Err(WriteRejected {
                     batch,
-                    reason: Rejection::Error(e),
+                    reason: Rejection::Error(Box::new(e)),
                 });
             }
         };
@@ -275,7 +275,7 @@ impl BatchWriter {
                     count,
                 };
                 self.fail(err.clone());
-                return Err(Rejection::Error(err));
+                return Err(Rejection::Error(Box::new(err)));
             }
         }
         // Encode, remembering how to undo.
@@ -330,7 +330,7 @@ impl BatchWriter {
                 }
             }
             return match result {
-                Err(e) => Err(Rejection::Error(e)),
+                Err(e) => Err(Rejection::Error(Box::new(e))),
                 Ok(()) => {
                     self.budget.refuse(delta);
                     let target = self.budget.room_for(delta);
@@ -344,7 +344,11 @@ impl BatchWriter {
         for u in &undo {
             match u {
                 Undo::NewPart(k) => {
-                    self.epochs.entry(epoch).or_default().parts.insert(k.1.clone());
+                    self.epochs
+                        .entry(epoch)
+                        .or_default()
+                        .parts
+                        .insert(k.1.clone());
                     self.open_part(k);
                 }
                 Undo::NewBuffer(k) => {
@@ -421,7 +425,11 @@ impl BatchWriter {
         }
         let busy: BTreeSet<PartitionSpec> = specs
             .into_iter()
-            .filter(|s| self.parts.get(&(epoch, s.clone())).is_some_and(|p| !p.idle()))
+            .filter(|s| {
+                self.parts
+                    .get(&(epoch, s.clone()))
+                    .is_some_and(|p| !p.idle())
+            })
             .collect();
         let ep = self.epochs.entry(epoch).or_default();
         ep.close = Some(close);
@@ -667,7 +675,12 @@ impl BatchWriter {
                     Next::Reroute(_) => self.io.timers.set(Timer::Create(key), now),
                     Next::NotFound | Next::AlreadyDone | Next::GiveUp => {
                         let at = self.loc(&key, None, None);
-                        self.fail(failure_error(Operation::CreateUploadSession, at, attempts, f));
+                        self.fail(failure_error(
+                            Operation::CreateUploadSession,
+                            at,
+                            attempts,
+                            f,
+                        ));
                     }
                 }
             }
@@ -844,11 +857,6 @@ impl BatchWriter {
             Timer::Put(seq) => self.send_put(seq),
             Timer::Reload(seq) => self.send_reload(seq),
         }
-    }
-
-    #[cfg(test)]
-    pub(crate) fn debug_counts(&self) -> (usize, usize, usize) {
-        (self.parts.len(), self.blocks.len(), self.io.inflight.len())
     }
 }
 

@@ -181,7 +181,8 @@ impl Buffer {
         let body = match compression {
             Compression::Raw => Bytes::from(self.bytes),
             c => Bytes::from(
-                compress(c, &self.bytes).map_err(|error| SinkError::Compress { at: at(), error })?,
+                compress(c, &self.bytes)
+                    .map_err(|error| SinkError::Compress { at: at(), error })?,
             ),
         };
         Ok(Body {

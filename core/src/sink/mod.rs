@@ -17,13 +17,13 @@ mod writer;
 
 pub use batch::BatchWriter;
 pub use committer::{CommitEvent, CommitOutcome, CommitReport, Committer};
-pub use error::{InputError, Item, Location, Operation, SinkError};
+pub use error::{InputError, Item, Location, Operation, Place, SinkError};
 pub use event::{Committable, MemoryUsage, Rejection, RowKind, SinkEvent, WriteRejected};
-pub use settings::{CommitterSettings, UpsertSettings, WriterSettings, USER_AGENT};
+pub use settings::{CommitterSettings, USER_AGENT, UpsertSettings, WriterSettings};
+pub use state::{StreamSessionState, WriterState, WriterStateV1};
 pub use stream::StreamWriter;
 pub use upsert::UpsertWriter;
 pub use writer::SinkWriter;
-pub use state::{StreamSessionState, WriterState, WriterStateV1};
 
 #[cfg(test)]
 mod tests;

@@ -217,7 +217,9 @@ impl UpsertWriter {
                 s.schema
                     .column_index(k)
                     .map(|i| (i, s.schema.columns[i].ty.clone()))
-                    .ok_or_else(|| SinkError::Config(format!("primary key column `{k}` is not a data column")))
+                    .ok_or_else(|| {
+                        SinkError::Config(format!("primary key column `{k}` is not a data column"))
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut epochs = BTreeMap::new();
@@ -289,16 +291,15 @@ impl UpsertWriter {
     }
 
     fn loc(&self, key: &PartKey, item: Option<Item>) -> Location {
-        Location {
-            table: self.label.clone(),
-            partition: (!key.1.is_empty()).then(|| key.1.to_tunnel_string()),
-            session: self
-                .parts
+        Location::new(
+            self.label.clone(),
+            (!key.1.is_empty()).then(|| key.1.to_tunnel_string()),
+            self.parts
                 .get(key)
                 .and_then(Part::session)
                 .map(|s| s.id.clone()),
             item,
-        }
+        )
     }
 
     // ------------------------------------------------------------------ inputs
@@ -323,7 +324,7 @@ impl UpsertWriter {
             };
             return Err(WriteRejected {
                 batch,
-                reason: Rejection::Error(e.into()),
+                reason: Rejection::Error(Box::new(e.into())),
             });
         }
         self.write_inner(batch, Some(kinds), now)
@@ -339,7 +340,7 @@ impl UpsertWriter {
         if let Err(e) = self.phase.check_running("write") {
             return Err(WriteRejected {
                 batch,
-                reason: Rejection::Error(e),
+                reason: Rejection::Error(Box::new(e)),
             });
         }
         match self.take(&batch, kinds, now) {
@@ -357,7 +358,12 @@ impl UpsertWriter {
         kinds: Option<&[RowKind]>,
     ) -> Result<(RecordBatch, Vec<Option<u32>>), SinkError> {
         let n = data.num_rows();
-        let kind = |i: usize| kinds.and_then(|k| k.get(i)).copied().unwrap_or(RowKind::Insert);
+        let kind = |i: usize| {
+            kinds
+                .and_then(|k| k.get(i))
+                .copied()
+                .unwrap_or(RowKind::Insert)
+        };
         let keys: Vec<(&OdpsType, &dyn Array)> = self
             .key_types
             .iter()
@@ -366,7 +372,13 @@ impl UpsertWriter {
         let buckets = buckets_for_batch(self.u.hasher, &keys, self.u.bucket_count)
             .map_err(InputError::from)?;
         let ops: Vec<i8> = (0..n)
-            .map(|i| if kind(i) == RowKind::Delete { OP_DELETE } else { OP_UPSERT })
+            .map(|i| {
+                if kind(i) == RowKind::Delete {
+                    OP_DELETE
+                } else {
+                    OP_UPSERT
+                }
+            })
             .collect();
         // `__value_cols`: empty for a full-row upsert; in partial-column mode the column ids
         // of the columns the batch has (deletes remove the whole row: empty).
@@ -382,7 +394,12 @@ impl UpsertWriter {
         };
         let per_row: Vec<bool> = (0..n).map(|i| kind(i) != RowKind::Delete).collect();
         let value_list = repeated_list(&value_cols, &per_row).map_err(SinkError::Config)?;
-        let mut fields: Vec<Field> = data.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut fields: Vec<Field> = data
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
         let mut arrays: Vec<ArrayRef> = data.columns().to_vec();
         for (name, array) in [
             ("__version", new_null_array(&DataType::Int64, n)),
@@ -397,7 +414,9 @@ impl UpsertWriter {
         let extended = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
             .map_err(|e| SinkError::Config(format!("building upsert records: {e}")))?;
         let routed = (0..n)
-            .map(|i| (kind(i) != RowKind::UpdateBefore).then(|| buckets.get(i).copied().unwrap_or(0)))
+            .map(|i| {
+                (kind(i) != RowKind::UpdateBefore).then(|| buckets.get(i).copied().unwrap_or(0))
+            })
             .collect();
         Ok((extended, routed))
     }
@@ -408,10 +427,13 @@ impl UpsertWriter {
         kinds: Option<&[RowKind]>,
         now: Instant,
     ) -> Result<(), Rejection> {
-        let routed = self.layout.route(batch).map_err(Rejection::Error)?;
+        let routed = self
+            .layout
+            .route(batch)
+            .map_err(|e| Rejection::Error(Box::new(e)))?;
         let (extended, buckets) = self
             .extend(&routed.data, &routed.present, kinds)
-            .map_err(Rejection::Error)?;
+            .map_err(|e| Rejection::Error(Box::new(e)))?;
         // (partition, bucket) → rows.
         let mut groups: Vec<(PartitionSpec, u32, Rows)> = Vec::new();
         for (spec, rows) in &routed.groups {
@@ -445,7 +467,7 @@ impl UpsertWriter {
                     count,
                 };
                 self.fail(err.clone());
-                return Err(Rejection::Error(err));
+                return Err(Rejection::Error(Box::new(err)));
             }
         }
         enum Undo {
@@ -469,17 +491,20 @@ impl UpsertWriter {
             let bkey = (epoch, spec.clone(), *bucket);
             match part.buckets.get(bucket) {
                 None => {
-                    part.buckets.insert(*bucket, Buffer::new(RecordEncoder::new(columns)));
+                    part.buckets
+                        .insert(*bucket, Buffer::new(RecordEncoder::new(columns)));
                     undo.push(Undo::NewBuffer(bkey));
                 }
                 Some(b) => undo.push(Undo::Existing(bkey, b.mark())),
             }
             if let Some(buf) = part.buckets.get_mut(bucket) {
-                let at = || Location {
-                    table: label.clone(),
-                    partition: (!spec.is_empty()).then(|| spec.to_tunnel_string()),
-                    session: None,
-                    item: Some(Item::Bucket(*bucket)),
+                let at = || {
+                    Location::new(
+                        label.clone(),
+                        (!spec.is_empty()).then(|| spec.to_tunnel_string()),
+                        None,
+                        Some(Item::Bucket(*bucket)),
+                    )
                 };
                 match buf.append(&extended, rows, at) {
                     Ok(n) => {
@@ -500,10 +525,10 @@ impl UpsertWriter {
                         self.parts.remove(&k);
                     }
                     Undo::NewBuffer((e, s, b)) => {
-                        if let Some(p) = self.parts.get_mut(&(e, s)) {
-                            if let Some(buf) = p.buckets.remove(&b) {
-                                p.buffered = p.buffered.saturating_sub(buf.cost());
-                            }
+                        if let Some(p) = self.parts.get_mut(&(e, s))
+                            && let Some(buf) = p.buckets.remove(&b)
+                        {
+                            p.buffered = p.buffered.saturating_sub(buf.cost());
                         }
                     }
                     Undo::Existing((e, s, b), m) => {
@@ -518,7 +543,7 @@ impl UpsertWriter {
                 }
             }
             return match result {
-                Err(e) => Err(Rejection::Error(e)),
+                Err(e) => Err(Rejection::Error(Box::new(e))),
                 Ok(()) => {
                     self.budget.refuse(delta);
                     let target = self.budget.room_for(delta);
@@ -531,11 +556,16 @@ impl UpsertWriter {
         self.budget.add_buffered(delta);
         for u in &undo {
             if let Undo::NewPart(k) = u {
-                self.epochs.entry(epoch).or_default().parts.insert(k.1.clone());
+                self.epochs
+                    .entry(epoch)
+                    .or_default()
+                    .parts
+                    .insert(k.1.clone());
                 self.session_queue.push_back(k.clone());
             }
         }
-        let touched: BTreeSet<PartKey> = groups.iter().map(|(s, _, _)| (epoch, s.clone())).collect();
+        let touched: BTreeSet<PartKey> =
+            groups.iter().map(|(s, _, _)| (epoch, s.clone())).collect();
         for (spec, bucket, _) in &groups {
             let key = (epoch, spec.clone());
             let full = self
@@ -552,7 +582,9 @@ impl UpsertWriter {
             if let Some(iv) = self.s.flush_interval
                 && self.parts.get(&key).is_some_and(|p| !p.buckets.is_empty())
             {
-                self.io.timers.set_if_absent(Timer::Flush(key.clone()), now.plus(iv));
+                self.io
+                    .timers
+                    .set_if_absent(Timer::Flush(key.clone()), now.plus(iv));
             }
             let over = self
                 .parts
@@ -627,7 +659,11 @@ impl UpsertWriter {
         let done: Vec<PartitionSpec> = ep
             .busy
             .iter()
-            .filter(|s| self.parts.get(&(epoch, (*s).clone())).is_none_or(|p| p.committed))
+            .filter(|s| {
+                self.parts
+                    .get(&(epoch, (*s).clone()))
+                    .is_none_or(|p| p.committed)
+            })
             .cloned()
             .collect();
         if let Some(ep) = self.epochs.get_mut(&epoch) {
@@ -719,7 +755,11 @@ impl UpsertWriter {
         let sizes: Vec<((PartKey, u32), u64)> = self
             .parts
             .range(from..)
-            .flat_map(|(k, p)| p.buckets.iter().map(move |(b, buf)| ((k.clone(), *b), buf.cost())))
+            .flat_map(|(k, p)| {
+                p.buckets
+                    .iter()
+                    .map(move |(b, buf)| ((k.clone(), *b), buf.cost()))
+            })
             .collect();
         for (key, b) in largest_first(sizes, self.budget.buffered(), target) {
             self.flush_bucket(&key, b);
@@ -747,11 +787,9 @@ impl UpsertWriter {
         }
         while let Some(key) = self.runnable.pop_front() {
             self.runnable_set.remove(&key);
-            loop {
-                let Some(part) = self.parts.get_mut(&key) else {
-                    break;
-                };
-                if part.in_flight >= self.u.flush_concurrent || !matches!(part.sess, Sess::Open(_)) {
+            while let Some(part) = self.parts.get_mut(&key) {
+                if part.in_flight >= self.u.flush_concurrent || !matches!(part.sess, Sess::Open(_))
+                {
                     break;
                 }
                 let Some(seq) = part.ready.pop_front() else {
@@ -783,7 +821,9 @@ impl UpsertWriter {
             return;
         };
         let req = match &part.sess {
-            Sess::Creating => create_upsert(&self.s.ctx, &self.s.table, &key.1, self.u.slot_num, None),
+            Sess::Creating => {
+                create_upsert(&self.s.ctx, &self.s.table, &key.1, self.u.slot_num, None)
+            }
             Sess::Reloading(s) => get_upsert(&self.s.ctx, &self.s.table, &key.1, &s.id),
             Sess::Open(_) => return,
         };
@@ -1065,7 +1105,8 @@ impl UpsertWriter {
                     SessionStatus::Committing if self.u.async_commit => self.committed(&key),
                     SessionStatus::Committing | SessionStatus::Normal => {
                         // Not there yet: ask again after the poll backoff.
-                        let Some(c) = self.parts.get_mut(&key).and_then(|p| p.commit.as_mut()) else {
+                        let Some(c) = self.parts.get_mut(&key).and_then(|p| p.commit.as_mut())
+                        else {
                             return;
                         };
                         c.polls += 1;
@@ -1103,7 +1144,12 @@ impl UpsertWriter {
                     Next::Reroute(_) => self.commit_again(key, now),
                     Next::NotFound | Next::AlreadyDone | Next::GiveUp => {
                         let at = self.loc(&key, None);
-                        self.fail(failure_error(Operation::CommitUpsertSession, at, attempts, f));
+                        self.fail(failure_error(
+                            Operation::CommitUpsertSession,
+                            at,
+                            attempts,
+                            f,
+                        ));
                     }
                 }
             }

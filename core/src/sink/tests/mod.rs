@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use bytes::Bytes;
 
 use crate::api::rest::TableMeta;
 use crate::api::stream::{StreamSession, StreamWriteAck, render_stream_write};
@@ -124,8 +123,7 @@ pub(crate) fn error(status: u16, code: &str) -> Response {
 /// Decodes a record-stream body (decompressing per its `Content-Encoding`) into (id, name)
 /// pairs of the first two columns.
 pub(crate) fn decode(req: &Request, columns: &[Column]) -> Vec<RecordBatch> {
-    let codec =
-        Compression::from_content_encoding(req.headers.get("content-encoding")).unwrap();
+    let codec = Compression::from_content_encoding(req.headers.get("content-encoding")).unwrap();
     let raw = decompress(codec, &req.body, 1 << 30).unwrap();
     decode_all(columns, &raw, 1024).unwrap()
 }
@@ -195,7 +193,7 @@ impl<M: Machine> Harness<M> {
     }
 
     /// Jumps to the next deadline; false when there is none.
-    pub(crate) fn to_deadline(&mut self) -> bool {
+    pub(crate) fn jump_to_deadline(&mut self) -> bool {
         match self.m.next_deadline() {
             Some(d) => {
                 self.at(d);
@@ -214,7 +212,7 @@ impl<M: Machine> Harness<M> {
             if let Some((token, req)) = self.sent.pop_front() {
                 let reply = server.handle(&req);
                 self.reply(token, reply);
-            } else if !self.to_deadline() {
+            } else if !self.jump_to_deadline() {
                 return steps;
             }
             steps += 1;
@@ -371,7 +369,11 @@ impl FakeServer {
         let op = op_of(req);
         self.log.push(op);
         let mut lose = false;
-        if let Some(f) = self.faults.iter_mut().find(|f| f.times > 0 && (f.matches)(req)) {
+        if let Some(f) = self
+            .faults
+            .iter_mut()
+            .find(|f| f.times > 0 && (f.matches)(req))
+        {
             f.times -= 1;
             match f.action.clone() {
                 FaultAction::Reply(r) => return r,
@@ -380,7 +382,10 @@ impl FakeServer {
         }
         let resp = self.apply(op, req);
         if lose {
-            return Err(TransportError::new(TransportErrorKind::Closed, "response lost"));
+            return Err(TransportError::new(
+                TransportErrorKind::Closed,
+                "response lost",
+            ));
         }
         Ok(resp)
     }
@@ -432,7 +437,9 @@ impl FakeServer {
                 columns: self.schema.columns.clone(),
                 partition_columns: vec![],
             },
-            column_ids: (0..self.schema.columns.len()).map(|i| i.to_string()).collect(),
+            column_ids: (0..self.schema.columns.len())
+                .map(|i| i.to_string())
+                .collect(),
             hash_key: self.hash_key.clone(),
             hasher: self.hasher,
             slots,
@@ -470,9 +477,7 @@ impl FakeServer {
                 let block: u32 = req.query_param("blockid").unwrap().parse().unwrap();
                 match self.uploads.get_mut(&id) {
                     None => error(404, "NoSuchUpload"),
-                    Some(u) if u.status != SessionStatus::Normal => {
-                        error(409, "StatusConflict")
-                    }
+                    Some(u) if u.status != SessionStatus::Normal => error(409, "StatusConflict"),
                     Some(u) => {
                         u.blocks.insert(block, req.clone());
                         Response::new(200, "")
@@ -605,20 +610,27 @@ impl FakeServer {
     }
 }
 
-pub(crate) fn body_bytes(r: &Request) -> Bytes {
-    r.body.clone()
-}
+/// One decoded upsert record: (id, name, `__operation`, `__value_cols`).
+pub(crate) type UpsertRow = (i64, Option<String>, i8, Vec<i64>);
 
-/// Column values of a decoded upsert batch: (id, name, op, value_cols).
-pub(crate) fn upsert_rows(batches: &[RecordBatch]) -> Vec<(i64, Option<String>, i8, Vec<i64>)> {
+/// The records of decoded upsert batches.
+pub(crate) fn upsert_rows(batches: &[RecordBatch]) -> Vec<UpsertRow> {
     use arrow_array::{Int8Array, ListArray};
     let mut out = Vec::new();
     for b in batches {
         let ids = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
         let names = b.column(1).as_any().downcast_ref::<StringArray>().unwrap();
         let n = b.num_columns();
-        let ops = b.column(n - 3).as_any().downcast_ref::<Int8Array>().unwrap();
-        let vals = b.column(n - 1).as_any().downcast_ref::<ListArray>().unwrap();
+        let ops = b
+            .column(n - 3)
+            .as_any()
+            .downcast_ref::<Int8Array>()
+            .unwrap();
+        let vals = b
+            .column(n - 1)
+            .as_any()
+            .downcast_ref::<ListArray>()
+            .unwrap();
         assert!(b.column(n - 5).is_null(0), "__version is NULL");
         assert!(b.column(n - 4).is_null(0), "__app_version is NULL");
         assert!(b.column(n - 2).is_null(0), "__key_cols is NULL");
