@@ -3,6 +3,7 @@
 
 mod batch;
 mod committer;
+mod props;
 mod stream;
 mod upsert;
 

@@ -343,3 +343,44 @@ fn snapshot_keeps_sessions_and_restore_reloads_them() {
     assert_eq!(server.stream_ids("ds=b"), vec![4]);
     assert!(r.m.barrier(5, r.now).is_err(), "checkpoint ids continue");
 }
+
+#[test]
+fn interval_and_budget_flushes() {
+    let mut server = FakeServer::new(schema(true));
+    let cfg = SinkConfig::builder("http://e/api", "p", "t", Credentials::access_key("a", "b"))
+        .use_stream_tunnel(true)
+        .partition("ds")
+        .option("flushIntervalMs", "2000")
+        .option("compressAlgorithm", "RAW")
+        .memory_budget(crate::options::MemorySize::bytes(4000))
+        .build()
+        .unwrap();
+    let mut h = Harness::new(StreamWriter::new(&cfg, &meta(true)).unwrap());
+    h.at(t(100));
+    h.m.write(rows(&[1], Some(&["a"])), h.now).unwrap();
+    serve(&mut h, &mut server);
+    assert_eq!(
+        h.m.next_deadline(),
+        Some(t(2100)),
+        "interval from the first row"
+    );
+    h.at(t(2100));
+    serve(&mut h, &mut server);
+    assert_eq!(server.stream_ids("ds=a"), vec![1]);
+    assert_eq!(h.m.next_deadline(), None);
+    // Budget: ~3400 bytes in "b" and ~220 in "c" pass 3/4 of 4000: "b" (largest) flushes.
+    h.m.write(wide_rows(10..40, 100, Some("b")), h.now).unwrap();
+    h.m.write(wide_rows(40..42, 100, Some("c")), h.now).unwrap();
+    let seen = serve(&mut h, &mut server);
+    assert!(
+        seen.iter()
+            .any(|r| op_of(r) == Op::PutStream && r.query_param("partition") == Some("ds=b"))
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|r| op_of(r) == Op::PutStream && r.query_param("partition") == Some("ds=c"))
+    );
+    assert_eq!(server.stream_ids("ds=b").len(), 30);
+    assert!(h.m.memory().peak <= 4000, "{:?}", h.m.memory());
+}

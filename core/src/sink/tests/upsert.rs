@@ -613,3 +613,90 @@ fn snapshot_and_restore() {
     assert!(r.barrier(9, t(0)).is_err());
     assert!(r.barrier(10, t(0)).is_ok());
 }
+
+#[test]
+fn interval_flush_end_of_input_and_limits() {
+    let mut srv = server(true, 2);
+    let mut h = writer(
+        true,
+        2,
+        &[
+            ("partition", "ds"),
+            ("flushIntervalMs", "500"),
+            ("dynamicPartitionLimit", "2"),
+        ],
+    );
+    h.m.write(rows(&[1, 2], Some(&["a", "b"])), h.now).unwrap();
+    loop {
+        h.drain();
+        let Some((tok, req)) = h.sent.pop_front() else {
+            break;
+        };
+        let r = srv.handle(&req);
+        h.reply(tok, r);
+    }
+    assert_eq!(srv.count(Op::PutUpsert), 0);
+    assert_eq!(h.m.next_deadline(), Some(t(500)));
+    h.at(t(500));
+    loop {
+        h.drain();
+        let Some((tok, req)) = h.sent.pop_front() else {
+            break;
+        };
+        let r = srv.handle(&req);
+        h.reply(tok, r);
+    }
+    assert_eq!(
+        srv.count(Op::PutUpsert),
+        2,
+        "each partition's buckets flushed by the timer"
+    );
+    assert_eq!(
+        srv.count(Op::CommitUpsert),
+        0,
+        "no commit before the barrier"
+    );
+    let e = h.m.write(rows(&[3], Some(&["c"])), h.now).unwrap_err();
+    assert!(
+        e.error()
+            .unwrap()
+            .to_string()
+            .contains("Too many dynamic partitions")
+    );
+    // A fresh writer: end of input with nothing written finishes at once.
+    let mut h = writer(false, 2, &[]);
+    h.m.end_of_input(h.now).unwrap();
+    assert_eq!(
+        h.take_events(),
+        vec![SinkEvent::Finished {
+            committables: vec![]
+        }]
+    );
+    assert!(h.m.write(rows(&[1], None), h.now).is_err());
+}
+
+#[test]
+fn budget_back_pressure_for_upserts() {
+    let cfg = SinkConfig::builder("http://e/api", "p", "t", Credentials::access_key("a", "b"))
+        .enable_upsert(true)
+        .option("compressAlgorithm", "RAW")
+        .memory_budget(crate::options::MemorySize::bytes(3000))
+        .build()
+        .unwrap();
+    let mut srv = server(false, 2);
+    let mut h = Harness::new(UpsertWriter::new(&cfg, &delta_meta(false, 2)).unwrap());
+    h.m.write(wide_rows(0..10, 100, None), h.now).unwrap();
+    h.m.write(wide_rows(10..20, 100, None), h.now).unwrap();
+    let e = h.m.write(wide_rows(20..30, 100, None), h.now).unwrap_err();
+    assert!(e.is_back_pressure());
+    let batch = e.batch;
+    h.run(&mut srv, 100);
+    assert!(h.take_events().contains(&SinkEvent::WriteReady));
+    h.m.write(batch, h.now).unwrap();
+    h.m.barrier(1, h.now).unwrap();
+    h.run(&mut srv, 100);
+    assert_eq!(prepared(&h.take_events()), vec![1]);
+    let total: usize = puts(&srv).iter().map(|(_, r)| r.len()).sum();
+    assert_eq!(total, 30);
+    assert!(h.m.memory().peak <= 3000);
+}
