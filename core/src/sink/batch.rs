@@ -288,8 +288,7 @@ impl BatchWriter {
                 self.parts.insert(key.clone(), Part::default());
                 undo.push(Undo::NewPart(key.clone()));
             }
-            let loc = self.loc(&key, None, None);
-            let columns = self.layout.columns();
+            let (label, columns) = (&self.label, self.layout.columns());
             let Some(part) = self.parts.get_mut(&key) else {
                 continue;
             };
@@ -301,7 +300,15 @@ impl BatchWriter {
                 Some(b) => undo.push(Undo::Existing(key.clone(), b.mark())),
             }
             if let Some(buf) = part.buffer.as_mut() {
-                match buf.append(&routed.data, rows, || loc) {
+                let at = || {
+                    Location::new(
+                        label.clone(),
+                        (!spec.is_empty()).then(|| spec.to_tunnel_string()),
+                        None,
+                        None,
+                    )
+                };
+                match buf.append(&routed.data, rows, at) {
                     Ok(n) => delta += n,
                     Err(e) => {
                         result = Err(e);
