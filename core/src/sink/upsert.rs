@@ -73,15 +73,19 @@ struct Part {
     buckets: BTreeMap<u32, Buffer>,
     /// Accounted bytes of the bucket buffers.
     buffered: u64,
-    /// Blocks waiting for an open session.
-    waiting: VecDeque<u64>,
-    /// Blocks ready to send (at most `upsert.flush.concurrent` in flight per partition).
-    ready: VecDeque<u64>,
+    /// Blocks waiting for an open session (by flush order).
+    waiting: BTreeSet<u64>,
+    /// Blocks ready to send (by flush order; at most `upsert.flush.concurrent` in flight per
+    /// partition, at most one per bucket so that a key's writes keep their order).
+    ready: BTreeSet<u64>,
+    /// Buckets with a write in flight or backing off.
+    busy_buckets: BTreeSet<u32>,
     in_flight: usize,
     unacked: usize,
     /// The epoch is closed: commit once everything is acknowledged.
     closed: bool,
     commit: Option<Commit>,
+    commit_queued: bool,
     committed: bool,
 }
 
@@ -92,12 +96,14 @@ impl Part {
             attempts: Attempts::default(),
             buckets: BTreeMap::new(),
             buffered: 0,
-            waiting: VecDeque::new(),
-            ready: VecDeque::new(),
+            waiting: BTreeSet::new(),
+            ready: BTreeSet::new(),
+            busy_buckets: BTreeSet::new(),
             in_flight: 0,
             unacked: 0,
             closed: false,
             commit: None,
+            commit_queued: false,
             committed: false,
         }
     }
@@ -740,10 +746,10 @@ impl UpsertWriter {
         };
         part.unacked += 1;
         if matches!(part.sess, Sess::Open(_)) {
-            part.ready.push_back(seq);
+            part.ready.insert(seq);
             self.mark_runnable(key);
         } else {
-            part.waiting.push_back(seq);
+            part.waiting.insert(seq);
         }
     }
 
@@ -787,15 +793,30 @@ impl UpsertWriter {
         }
         while let Some(key) = self.runnable.pop_front() {
             self.runnable_set.remove(&key);
-            while let Some(part) = self.parts.get_mut(&key) {
-                if part.in_flight >= self.u.flush_concurrent || !matches!(part.sess, Sess::Open(_))
-                {
+            let Some(part) = self.parts.get_mut(&key) else {
+                continue;
+            };
+            if !matches!(part.sess, Sess::Open(_)) {
+                continue;
+            }
+            // Oldest first; a bucket with a write under way waits (its later blocks too).
+            let mut send = Vec::new();
+            for &seq in &part.ready {
+                if part.in_flight + send.len() >= self.u.flush_concurrent {
                     break;
                 }
-                let Some(seq) = part.ready.pop_front() else {
-                    break;
+                let Some(b) = self.blocks.get(&seq) else {
+                    continue;
                 };
-                part.in_flight += 1;
+                if part.busy_buckets.insert(b.bucket) {
+                    send.push(seq);
+                }
+            }
+            for seq in &send {
+                part.ready.remove(seq);
+            }
+            part.in_flight += send.len();
+            for seq in send {
                 self.send_put(seq);
             }
         }
@@ -942,7 +963,7 @@ impl UpsertWriter {
                 if let Some(part) = self.parts.get_mut(&key) {
                     part.sess = Sess::Open(sess);
                     part.attempts = Attempts::default();
-                    let waiting: Vec<u64> = part.waiting.drain(..).collect();
+                    let waiting = std::mem::take(&mut part.waiting);
                     part.ready.extend(waiting);
                 }
                 self.mark_runnable(&key);
@@ -991,6 +1012,7 @@ impl UpsertWriter {
                 if let Some(part) = self.parts.get_mut(&b.key) {
                     part.in_flight = part.in_flight.saturating_sub(1);
                     part.unacked = part.unacked.saturating_sub(1);
+                    part.busy_buckets.remove(&b.bucket);
                 }
                 if self.budget.release(b.body.len() as u64) {
                     self.io.event(SinkEvent::WriteReady);
@@ -1024,7 +1046,8 @@ impl UpsertWriter {
                 // New routes: reload the session once, the block waits for it.
                 if let Some(part) = self.parts.get_mut(&key) {
                     part.in_flight = part.in_flight.saturating_sub(1);
-                    part.waiting.push_back(seq);
+                    part.busy_buckets.remove(&bucket);
+                    part.waiting.insert(seq);
                     if let Sess::Open(s) = &part.sess {
                         part.sess = Sess::Reloading(s.clone());
                         part.attempts = Attempts::default();
@@ -1041,16 +1064,27 @@ impl UpsertWriter {
 
     /// Queues the commit of a closed partition once its writes are all acknowledged.
     fn maybe_commit(&mut self, key: &PartKey) {
-        let Some(p) = self.parts.get(key) else {
+        // A partition's sessions commit in epoch order, so a later upsert of a key is never
+        // overtaken by an earlier one.
+        let earlier_pending = self.epochs.range(..key.0).any(|(e, _)| {
+            self.parts
+                .get(&(*e, key.1.clone()))
+                .is_some_and(|p| !p.committed)
+        });
+        if earlier_pending {
+            return;
+        }
+        let Some(p) = self.parts.get_mut(key) else {
             return;
         };
         let ready = p.closed
-            && p.commit.is_none()
+            && !p.commit_queued
             && !p.committed
             && p.unacked == 0
             && p.buckets.is_empty()
             && matches!(p.sess, Sess::Open(_));
-        if ready && !self.commit_queue.contains(key) {
+        if ready {
+            p.commit_queued = true;
             self.commit_queue.push_back(key.clone());
         }
     }
@@ -1063,6 +1097,14 @@ impl UpsertWriter {
         }
         if let Some(ep) = self.epochs.get_mut(&key.0) {
             ep.busy.remove(&key.1);
+        }
+        // The partition's next epoch may commit now.
+        let later: Vec<u64> = self.epochs.range(key.0 + 1..).map(|(e, _)| *e).collect();
+        if let Some(e) = later
+            .into_iter()
+            .find(|e| self.parts.contains_key(&(*e, key.1.clone())))
+        {
+            self.maybe_commit(&(e, key.1.clone()));
         }
     }
 
@@ -1221,7 +1263,10 @@ impl UpsertWriter {
                     self.send_put(seq);
                 } else if let Some(p) = self.parts.get_mut(&key) {
                     p.in_flight = p.in_flight.saturating_sub(1);
-                    p.waiting.push_back(seq);
+                    if let Some(b) = self.blocks.get(&seq) {
+                        p.busy_buckets.remove(&b.bucket);
+                    }
+                    p.waiting.insert(seq);
                 }
             }
             Timer::Commit(key) => match self.timeout_error(&key, now) {

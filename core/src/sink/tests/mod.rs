@@ -260,6 +260,8 @@ pub(crate) struct FakeUpsert {
     pub(crate) writes: Vec<Request>,
     pub(crate) polls_left: usize,
     pub(crate) commit_posts: usize,
+    /// Order in which sessions reached `committed`.
+    pub(crate) committed_seq: Option<u64>,
 }
 
 /// The request kinds the fake server tells apart.
@@ -542,6 +544,7 @@ impl FakeServer {
                         writes: Vec::new(),
                         polls_left: self.commit_polls,
                         commit_posts: 0,
+                        committed_seq: None,
                     },
                 );
                 self.upsert_json(&id, SessionStatus::Normal)
@@ -578,6 +581,10 @@ impl FakeServer {
                     u.status = SessionStatus::Committing;
                 } else {
                     u.status = SessionStatus::Committed;
+                    if u.committed_seq.is_none() {
+                        self.next += 1;
+                        u.committed_seq = Some(self.next);
+                    }
                 }
                 let st = u.status.clone();
                 self.upsert_json(&id, st)

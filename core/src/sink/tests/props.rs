@@ -297,3 +297,188 @@ proptest! {
         }
     }
 }
+
+/// A random changelog: (key, value, kind) with keys 0..8 and partitions a / b.
+fn change() -> impl Strategy<Value = (i64, usize, u8)> {
+    (0i64..8, 0usize..2, 0u8..4)
+}
+
+#[derive(Debug, Clone)]
+enum UStep {
+    Write(Vec<(i64, usize, u8)>),
+    Barrier,
+    Answer { index: usize, fault: Fault },
+    Advance,
+}
+
+fn ustep() -> impl Strategy<Value = UStep> {
+    prop_oneof![
+        3 => prop::collection::vec(change(), 1..12).prop_map(UStep::Write),
+        1 => Just(UStep::Barrier),
+        8 => (any::<usize>(), fault()).prop_map(|(index, fault)| UStep::Answer { index, fault }),
+        1 => Just(UStep::Advance),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Upserts end with the last written value of every key, whatever the reply order and
+    /// faults: a bucket's writes keep their order and a partition's sessions commit in epoch
+    /// order.
+    #[test]
+    fn upserts_end_with_the_last_value_per_key(
+        steps in prop::collection::vec(ustep(), 1..100),
+        concurrent in 1usize..4,
+        buckets in 1u32..5,
+    ) {
+        use crate::sink::{RowKind, UpsertWriter};
+        let config = cfg(&[
+            ("enableUpsert", "true"),
+            ("upsert.flush.concurrent", &concurrent.to_string()),
+            ("upsert.writer.bucket.buffer-size", "100"),
+        ]);
+        let mut server = FakeServer::new(schema(true));
+        server.buckets = buckets;
+        server.commit_polls = 1;
+        let mut h = Harness::new(UpsertWriter::new(&config, &delta_meta(true, buckets)).unwrap());
+        // Expected final state per (partition, key): the name of the last upsert, or gone.
+        let mut expected: BTreeMap<(String, i64), Option<String>> = BTreeMap::new();
+        let mut version = 0u64;
+        let mut barriers = Vec::new();
+        for s in &steps {
+            h.drain();
+            match s {
+                UStep::Write(changes) => {
+                    let ids: Vec<i64> = changes.iter().map(|c| c.0).collect();
+                    let names: Vec<String> = changes
+                        .iter()
+                        .map(|_| {
+                            version += 1;
+                            format!("v{version}")
+                        })
+                        .collect();
+                    let ds: Vec<&str> = changes.iter().map(|c| PARTS[c.1]).collect();
+                    let kinds: Vec<RowKind> = changes
+                        .iter()
+                        .map(|c| match c.2 {
+                            0 => RowKind::Insert,
+                            1 => RowKind::UpdateBefore,
+                            2 => RowKind::UpdateAfter,
+                            _ => RowKind::Delete,
+                        })
+                        .collect();
+                    let mut b = RecordBatch::try_new(
+                        Arc::new(Schema::new(vec![
+                            Field::new("id", DataType::Int64, true),
+                            Field::new("name", DataType::Utf8, true),
+                            Field::new("ds", DataType::Utf8, true),
+                        ])),
+                        vec![
+                            Arc::new(Int64Array::from(ids.clone())),
+                            Arc::new(StringArray::from(names.clone())),
+                            Arc::new(StringArray::from(ds.clone())),
+                        ],
+                    )
+                    .unwrap();
+                    let mut guard = 0;
+                    loop {
+                        match h.m.write_changes(b, &kinds, h.now) {
+                            Ok(()) => break,
+                            Err(e) => {
+                                prop_assert!(e.is_back_pressure(), "{}", e);
+                                b = e.batch;
+                                h.drain();
+                                while !h.events.contains(&SinkEvent::WriteReady) {
+                                    match h.sent.pop_front() {
+                                        Some((tok, req)) => {
+                                            let r = server.handle(&req);
+                                            h.reply(tok, r);
+                                        }
+                                        None => prop_assert!(h.jump_to_deadline(), "stuck"),
+                                    }
+                                    guard += 1;
+                                    prop_assert!(guard < 10_000);
+                                }
+                                h.events.retain(|e| *e != SinkEvent::WriteReady);
+                            }
+                        }
+                    }
+                    for (i, k) in kinds.iter().enumerate() {
+                        let key = (format!("ds={}", ds[i]), ids[i]);
+                        match k {
+                            RowKind::Insert | RowKind::UpdateAfter => {
+                                expected.insert(key, Some(names[i].clone()));
+                            }
+                            RowKind::Delete => {
+                                expected.insert(key, None);
+                            }
+                            RowKind::UpdateBefore => {}
+                        }
+                    }
+                }
+                UStep::Barrier => {
+                    let id = barriers.len() as u64 + 1;
+                    h.m.barrier(id, h.now).unwrap();
+                    barriers.push(id);
+                }
+                UStep::Answer { index, fault } => {
+                    if !h.sent.is_empty() {
+                        let i = index % h.sent.len();
+                        let (tok, req) = h.sent.remove(i).unwrap();
+                        let r = answer(&mut server, &req, *fault);
+                        h.reply(tok, r);
+                    }
+                }
+                UStep::Advance => {
+                    h.jump_to_deadline();
+                }
+            }
+        }
+        h.m.end_of_input(h.now).unwrap();
+        h.run(&mut server, 100_000);
+        let events = h.take_events();
+        let prepared: Vec<u64> = events
+            .iter()
+            .filter_map(|e| match e {
+                SinkEvent::Prepared { checkpoint_id, .. } => Some(*checkpoint_id),
+                SinkEvent::Failed(e) => panic!("failed: {e}"),
+                _ => None,
+            })
+            .collect();
+        prop_assert_eq!(prepared, barriers);
+        prop_assert!(h.m.is_finished());
+        // Apply the committed sessions in commit order, each session's writes in arrival order.
+        let mut sessions: Vec<&FakeUpsert> = server
+            .upserts
+            .values()
+            .filter(|u| u.committed_seq.is_some())
+            .collect();
+        sessions.sort_by_key(|u| u.committed_seq);
+        let cols = server.upsert_columns();
+        let mut table: BTreeMap<(String, i64), Option<String>> = BTreeMap::new();
+        for u in sessions {
+            for w in &u.writes {
+                for (id, name, op, _) in upsert_rows(&decode(w, &cols)) {
+                    let key = (u.partition.clone(), id);
+                    if op == 68 {
+                        table.insert(key, None);
+                    } else {
+                        table.insert(key, name);
+                    }
+                }
+            }
+        }
+        let live = |m: &BTreeMap<(String, i64), Option<String>>| -> BTreeMap<(String, i64), String> {
+            m.iter()
+                .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+                .collect()
+        };
+        prop_assert_eq!(live(&table), live(&expected));
+        // Every session that took writes was committed.
+        prop_assert!(server
+            .upserts
+            .values()
+            .all(|u| u.writes.is_empty() || u.status == SessionStatus::Committed));
+    }
+}

@@ -700,3 +700,79 @@ fn budget_back_pressure_for_upserts() {
     assert_eq!(total, 30);
     assert!(h.m.memory().peak <= 3000);
 }
+
+#[test]
+fn a_buckets_writes_stay_in_order_and_partitions_commit_in_epoch_order() {
+    // One bucket, every write flushes a block; the first block fails once.
+    let mut srv = server(false, 1);
+    srv.commit_polls = 2;
+    srv.fault_op(
+        Op::PutUpsert,
+        1,
+        FaultAction::Reply(Ok(error(500, "InternalError"))),
+    );
+    let mut h = writer(
+        false,
+        1,
+        &[
+            ("upsert.flush.concurrent", "4"),
+            ("upsert.writer.bucket.buffer-size", "1"),
+            ("sleepMillis", "100"),
+        ],
+    );
+    h.m.write(rows(&[1], None), h.now).unwrap();
+    h.m.write(rows(&[2], None), h.now).unwrap();
+    h.m.write(rows(&[3], None), h.now).unwrap();
+    h.m.barrier(1, h.now).unwrap();
+    h.m.write(rows(&[4], None), h.now).unwrap();
+    h.m.barrier(2, h.now).unwrap();
+    let mut order: Vec<(Op, String)> = Vec::new();
+    let mut max_puts = 0;
+    let mut guard = 0;
+    loop {
+        h.drain();
+        // Writes in flight per session (the bucket is the same in both sessions).
+        let mut per_session: BTreeMap<String, usize> = BTreeMap::new();
+        for (_, r) in h.sent.iter().filter(|(_, r)| op_of(r) == Op::PutUpsert) {
+            *per_session
+                .entry(r.query_param("upsertid").unwrap().to_string())
+                .or_default() += 1;
+        }
+        max_puts = max_puts.max(per_session.values().copied().max().unwrap_or(0));
+        if let Some((tok, req)) = h.sent.pop_front() {
+            let id = req
+                .query_param("upsertid")
+                .map(str::to_string)
+                .unwrap_or_default();
+            order.push((op_of(&req), id));
+            let r = srv.handle(&req);
+            h.reply(tok, r);
+        } else if !h.jump_to_deadline() {
+            break;
+        }
+        guard += 1;
+        assert!(guard < 200);
+    }
+    assert_eq!(prepared(&h.take_events()), vec![1, 2]);
+    assert_eq!(max_puts, 1, "one write in flight per bucket and session");
+    // The retried first block lands before the later ones.
+    let first = &srv.upserts["us0001"];
+    let ids: Vec<i64> = first
+        .writes
+        .iter()
+        .flat_map(|r| upsert_rows(&decode(r, &srv.upsert_columns())))
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(ids, vec![1, 2, 3]);
+    // Epoch 2's session commits only after epoch 1's is committed.
+    let last_commit_1 = order
+        .iter()
+        .rposition(|(o, id)| *o == Op::CommitUpsert && id == "us0001")
+        .unwrap();
+    let first_commit_2 = order
+        .iter()
+        .position(|(o, id)| *o == Op::CommitUpsert && id == "us0002")
+        .unwrap();
+    assert!(last_commit_1 < first_commit_2, "{order:?}");
+    assert!(srv.upserts["us0001"].committed_seq < srv.upserts["us0002"].committed_seq);
+}
