@@ -128,12 +128,12 @@
 //! | part: none | first row of *p* in epoch *n* | session **creating** (`POST …/upserts?slotnum=`); rows keep buffering per bucket |
 //! | session: creating / reloading | 2xx `normal`, same bucket count, hash key and hasher | **open** (a mismatch fails the writer: rows were routed with the table's values) |
 //! | bucket buffer | ≥ `upsert.writer.bucket.buffer-size`; the part's buckets ≥ `upsert.writer.buffer-size` (largest first, down to half); `flushIntervalMs`; budget; barrier | block for that bucket |
-//! | block: ready | < `upsert.flush.concurrent` writes in flight for the partition | **in flight** (`PUT …/upserts?bucketid&slotid`, routed to the bucket's slot) |
+//! | block: ready | < `upsert.flush.concurrent` writes in flight for the partition, none for its bucket (a key's writes keep their order) | **in flight** (`PUT …/upserts?bucketid&slotid`, routed to the bucket's slot) |
 //! | block: in flight | 2xx | acknowledged |
 //! | block: in flight | 308 with address | slot address replaced, sent again at once |
 //! | block: in flight | 502 / 504, 308 without address | block waits; session **reloading** after the backoff |
 //! | block: in flight | 429, 5xx, 408, transport | backoff (`upsert.writer.max-retries`) |
-//! | part of a closing epoch | every block acknowledged | commit queued (≤ `upsert.commit.thread-num`): `POST …/upserts?upsertid` |
+//! | part of a closing epoch | every block acknowledged and the partition's earlier sessions committed | commit queued (≤ `upsert.commit.thread-num`): `POST …/upserts?upsertid` |
 //! | committing | `committed`; or `committing` with `upsertAsyncCommit`; or `UpsertSessionNotFound` | **committed** |
 //! | committing | `committing` / `normal` | poll: POST again after 1 s, 2 s, 4 s, … (≤ 16 s) |
 //! | committing | 5xx, 408, 429, transport | backoff (`upsert.commit.max-retries`) |
