@@ -37,6 +37,9 @@ pub enum Operation {
     WriteUpsertBucket,
     /// `POST …/upserts?upsertid=` (upsert tunnel commit and commit polling).
     CommitUpsertSession,
+    /// `ALTER TABLE … ADD IF NOT EXISTS PARTITION` through a SQL instance (upsert tunnel,
+    /// whose sessions cannot create partitions).
+    AddPartition,
 }
 
 impl Operation {
@@ -54,6 +57,7 @@ impl Operation {
             Operation::ReloadUpsertSession => "reload upsert session",
             Operation::WriteUpsertBucket => "upsert bucket write",
             Operation::CommitUpsertSession => "commit upsert session",
+            Operation::AddPartition => "add partition",
         }
     }
 }

@@ -16,6 +16,9 @@ use super::io::{Buffer, BufferMark, Io, Phase};
 use super::retry::{Attempts, Failure, Next, decide, failure_error};
 use super::settings::{UpsertSettings, WriterSettings};
 use super::state::{WriterState, WriterStateV1};
+use crate::api::instance::{
+    SqlJob, add_partition_sql, get_task_status, parse_submit, parse_task_status, submit_sql,
+};
 use crate::api::rest::TableMeta;
 use crate::api::tunnel::parse_empty;
 use crate::api::upsert::{
@@ -23,7 +26,7 @@ use crate::api::upsert::{
     classify_commit_error, commit_upsert, create_upsert, get_upsert, parse_upsert_session,
     upsert_record_columns, write_upsert,
 };
-use crate::api::{ErrorClass, SessionStatus};
+use crate::api::{ErrorClass, SessionStatus, codes};
 use crate::codec::RecordEncoder;
 use crate::hash::{Hasher, buckets_for_batch};
 use crate::machine::{Instant, Machine, Output, Reply, Token, TokenSource};
@@ -32,6 +35,14 @@ use crate::partition::PartitionSpec;
 use crate::types::{Column, OdpsType};
 
 type PartKey = (u64, PartitionSpec);
+
+/// Task name of the partition DDL.
+const DDL_TASK: &str = "maxc_sink_add_partition";
+/// Delays between status polls of the partition DDL.
+const DDL_POLL: crate::machine::Backoff = crate::machine::Backoff {
+    base: std::time::Duration::from_millis(100),
+    cap: std::time::Duration::from_secs(2),
+};
 type BucketKey = (u64, PartitionSpec, u32);
 
 #[derive(Debug, Clone)]
@@ -52,6 +63,12 @@ struct Epoch {
 enum Sess {
     /// Create queued, in flight or backing off.
     Creating,
+    /// The partition is missing: `ALTER TABLE … ADD IF NOT EXISTS PARTITION` submitted
+    /// (`instance` once known) and polled; then creating again.
+    AddingPartition {
+        instance: Option<String>,
+        polls: u32,
+    },
     /// Usable.
     Open(UpsertSession),
     /// Reload (new routes) queued, in flight or backing off.
@@ -86,6 +103,8 @@ struct Part {
     closed: bool,
     commit: Option<Commit>,
     commit_queued: bool,
+    /// The partition was created with DDL (done at most once).
+    partition_added: bool,
     committed: bool,
 }
 
@@ -104,6 +123,7 @@ impl Part {
             closed: false,
             commit: None,
             commit_queued: false,
+            partition_added: false,
             committed: false,
         }
     }
@@ -111,7 +131,7 @@ impl Part {
     fn session(&self) -> Option<&UpsertSession> {
         match &self.sess {
             Sess::Open(s) | Sess::Reloading(s) => Some(s),
-            Sess::Creating => None,
+            Sess::Creating | Sess::AddingPartition { .. } => None,
         }
     }
 }
@@ -139,6 +159,8 @@ enum Timer {
 #[derive(Debug, Clone)]
 enum Pending {
     Session(PartKey),
+    /// Partition DDL: submit or status poll.
+    Ddl(PartKey),
     Put(u64),
     Commit(PartKey),
 }
@@ -846,9 +868,89 @@ impl UpsertWriter {
                 create_upsert(&self.s.ctx, &self.s.table, &key.1, self.u.slot_num, None)
             }
             Sess::Reloading(s) => get_upsert(&self.s.ctx, &self.s.table, &key.1, &s.id),
+            Sess::AddingPartition { instance: None, .. } => {
+                let sql = add_partition_sql(&self.s.ctx, &self.s.table, &key.1, true);
+                let guid = format!("maxc-sink-{}-{}", key.0, key.1.to_directory_string());
+                let req = submit_sql(&self.s.ctx, &SqlJob::new(DDL_TASK, sql, guid));
+                self.io.send(Pending::Ddl(key.clone()), req);
+                return;
+            }
+            Sess::AddingPartition {
+                instance: Some(id), ..
+            } => {
+                let req = get_task_status(&self.s.ctx, id);
+                self.io.send(Pending::Ddl(key.clone()), req);
+                return;
+            }
             Sess::Open(_) => return,
         };
         self.io.send(Pending::Session(key.clone()), req);
+    }
+
+    /// A reply to the partition DDL (submission or status poll).
+    fn on_ddl(&mut self, key: PartKey, reply: Reply, now: Instant) {
+        let Some(part) = self.parts.get_mut(&key) else {
+            return;
+        };
+        let Sess::AddingPartition { instance, polls } = &mut part.sess else {
+            return;
+        };
+        let result: Result<(), Failure> = match (&reply, instance.is_some()) {
+            (Err(t), _) => Err(Failure::Transport(t.clone())),
+            (Ok(resp), false) => match parse_submit(resp) {
+                Ok(id) => {
+                    *instance = Some(id);
+                    self.io.timers.set(Timer::Session(key), now);
+                    return;
+                }
+                Err(e) => Err(Failure::Api(e)),
+            },
+            (Ok(resp), true) => match parse_task_status(resp) {
+                Ok(st) if st.succeeded() => {
+                    part.sess = Sess::Creating;
+                    part.attempts = Attempts::default();
+                    part.partition_added = true;
+                    self.io.timers.set(Timer::Session(key), now);
+                    return;
+                }
+                Ok(st) if st.failed() => {
+                    let at = self.loc(&key, None);
+                    let detail = st
+                        .tasks
+                        .iter()
+                        .map(|t| format!("{} {:?}", t.name, t.status))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    return self.fail(SinkError::SessionState {
+                        op: Operation::AddPartition,
+                        at,
+                        status: format!("{:?}", st.status),
+                        reason: format!("the partition could not be created ({detail})"),
+                    });
+                }
+                Ok(_) => {
+                    *polls += 1;
+                    let d = DDL_POLL.delay(*polls);
+                    self.io.timers.set(Timer::Session(key), now.plus(d));
+                    return;
+                }
+                Err(e) => Err(Failure::Api(e)),
+            },
+        };
+        if let Err(f) = result {
+            let next = decide(&self.s.retry, &mut part.attempts, &f, None);
+            let attempts = part.attempts;
+            match next {
+                Next::Retry(d) | Next::Reload(d) => {
+                    self.io.timers.set(Timer::Session(key), now.plus(d));
+                }
+                Next::Reroute(_) => self.io.timers.set(Timer::Session(key), now),
+                Next::NotFound | Next::AlreadyDone | Next::GiveUp => {
+                    let at = self.loc(&key, None);
+                    self.fail(failure_error(Operation::AddPartition, at, attempts, f));
+                }
+            }
+        }
     }
 
     fn send_put(&mut self, seq: u64) {
@@ -985,6 +1087,22 @@ impl UpsertWriter {
                 };
                 let next = decide(&self.s.retry, &mut part.attempts, &f, None);
                 let attempts = part.attempts;
+                let missing_partition = creating
+                    && !part.partition_added
+                    && self.s.create_partition
+                    && !key.1.is_empty()
+                    && matches!(&f, Failure::Api(e) if e.code == codes::NO_SUCH_PARTITION);
+                if missing_partition {
+                    // Upsert sessions cannot create partitions: add it with DDL, then create
+                    // the session again.
+                    part.sess = Sess::AddingPartition {
+                        instance: None,
+                        polls: 0,
+                    };
+                    part.attempts = Attempts::default();
+                    self.io.timers.set(Timer::Session(key), now);
+                    return;
+                }
                 match next {
                     Next::Retry(d) | Next::Reload(d) => {
                         self.io.timers.set(Timer::Session(key), now.plus(d));
@@ -1290,6 +1408,7 @@ impl Machine for UpsertWriter {
         }
         match pending {
             Pending::Session(key) => self.on_session(key, reply, now),
+            Pending::Ddl(key) => self.on_ddl(key, reply, now),
             Pending::Put(seq) => self.on_put(seq, reply, now),
             Pending::Commit(key) => self.on_commit(key, reply, now),
         }

@@ -776,3 +776,85 @@ fn a_buckets_writes_stay_in_order_and_partitions_commit_in_epoch_order() {
     assert!(last_commit_1 < first_commit_2, "{order:?}");
     assert!(srv.upserts["us0001"].committed_seq < srv.upserts["us0002"].committed_seq);
 }
+
+fn task_status(
+    status: crate::api::instance::InstanceState,
+    task: crate::api::instance::TaskState,
+) -> Response {
+    use crate::api::instance::{InstanceStatus, TaskStatus};
+    let st = InstanceStatus {
+        status,
+        tasks: vec![TaskStatus {
+            name: "maxc_sink_add_partition".into(),
+            task_type: Some("SQL".into()),
+            status: task,
+            start_time: None,
+            end_time: None,
+        }],
+    };
+    Response::new(200, st.to_xml())
+}
+
+#[test]
+fn a_missing_partition_is_added_with_ddl_then_the_session_is_created() {
+    use crate::api::instance::{InstanceState, TaskState, render_submit};
+    let mut srv = server(true, 2);
+    let mut h = writer(true, 2, &[("partition", "ds")]);
+    h.m.write(rows(&[1], Some(&["new"])), h.now).unwrap();
+    let s = h.take_sent();
+    assert_eq!(op_of(&s[0].1), Op::CreateUpsert);
+    h.ok(s[0].0, error(404, "NoSuchPartition"));
+    let s = h.take_sent();
+    let submit = &s[0].1;
+    assert_eq!(submit.service, Service::Rest);
+    assert_eq!(submit.path, "/projects/p/instances");
+    let sql = String::from_utf8(submit.body.to_vec()).unwrap();
+    assert!(
+        sql.contains("ALTER TABLE p.`t` ADD IF NOT EXISTS PARTITION (ds='new');"),
+        "{sql}"
+    );
+    h.ok(s[0].0, render_submit("http://e/api", "p", "inst1"));
+    let s = h.take_sent();
+    assert_eq!(s[0].1.path, "/projects/p/instances/inst1");
+    assert!(s[0].1.has_query("taskstatus"));
+    h.ok(
+        s[0].0,
+        task_status(InstanceState::Running, TaskState::Running),
+    );
+    assert!(h.take_sent().is_empty());
+    assert_eq!(h.m.next_deadline(), Some(t(100)));
+    h.jump_to_deadline();
+    let s = h.take_sent();
+    h.ok(
+        s[0].0,
+        task_status(InstanceState::Terminated, TaskState::Success),
+    );
+    let s = h.take_sent();
+    assert_eq!(
+        op_of(&s[0].1),
+        Op::CreateUpsert,
+        "the session is created again"
+    );
+    let r = srv.handle(&s[0].1);
+    h.reply(s[0].0, r);
+    h.m.barrier(1, h.now).unwrap();
+    h.run(&mut srv, 50);
+    assert_eq!(prepared(&h.take_events()), vec![1]);
+    // A failed DDL fails the writer, naming the partition.
+    let mut h = writer(true, 2, &[("partition", "ds")]);
+    h.m.write(rows(&[1], Some(&["x"])), h.now).unwrap();
+    let s = h.take_sent();
+    h.ok(s[0].0, error(404, "NoSuchPartition"));
+    let s = h.take_sent();
+    h.ok(s[0].0, render_submit("http://e/api", "p", "inst2"));
+    let s = h.take_sent();
+    h.ok(
+        s[0].0,
+        task_status(InstanceState::Terminated, TaskState::Failed),
+    );
+    let e = failed(&h.take_events()).unwrap();
+    assert!(
+        e.to_string().contains("add partition") && e.to_string().contains("ds=x"),
+        "{e}"
+    );
+}
