@@ -34,8 +34,10 @@
 //! `partition` (`ds=20180905`) partition columns in the batch are ignored; with dynamic
 //! partitions (`ds`, or `ds=2024,hh`) the partition columns give each row's partition and are
 //! not written as data. A NULL or empty partition value refuses the batch (there is no default
-//! partition). Missing partitions are created by the service (`create_partition` on session
-//! creation; upsert sessions cannot create partitions). More distinct dynamic partitions
+//! partition). Missing partitions are created: batch and stream sessions ask the service to
+//! (`create_partition` on session creation); upsert sessions cannot, so the upsert writer
+//! runs `ALTER TABLE … ADD IF NOT EXISTS PARTITION` as a SQL instance when session creation
+//! answers `NoSuchPartition`, then creates the session again. More distinct dynamic partitions
 //! between two checkpoints than `dynamicPartitionLimit` fails the writer with
 //! [`SinkError::TooManyDynamicPartitions`] ("Too many dynamic partitions …", naming the limit
 //! and the count). A refused batch leaves the writer unchanged (no row of it was taken).
@@ -126,6 +128,10 @@
 //! | state | event | transition |
 //! |---|---|---|
 //! | part: none | first row of *p* in epoch *n* | session **creating** (`POST …/upserts?slotnum=`); rows keep buffering per bucket |
+//! | session: creating | 404 `NoSuchPartition` (first time) | **adding partition**: `POST /projects/{p}/instances` with `ALTER TABLE … ADD IF NOT EXISTS PARTITION (…)` |
+//! | adding partition | submitted; then `GET …/instances/{id}?taskstatus` not terminated | poll again after 100 ms, 200 ms, … (≤ 2 s) |
+//! | adding partition | task `Success` | creating again |
+//! | adding partition | task failed | writer failed (operation `add partition`) |
 //! | session: creating / reloading | 2xx `normal`, same bucket count, hash key and hasher | **open** (a mismatch fails the writer: rows were routed with the table's values) |
 //! | bucket buffer | ≥ `upsert.writer.bucket.buffer-size`; the part's buckets ≥ `upsert.writer.buffer-size` (largest first, down to half); `flushIntervalMs`; budget; barrier | block for that bucket |
 //! | block: ready | < `upsert.flush.concurrent` writes in flight for the partition, none for its bucket (a key's writes keep their order) | **in flight** (`PUT …/upserts?bucketid&slotid`, routed to the bucket's slot) |
