@@ -123,10 +123,14 @@ pub struct BatchWriter {
     reuse: BTreeMap<PartitionSpec, (String, u32)>,
 }
 
+/// How to undo one group of a write.
 enum Undo {
-    NewPart(PartKey),
-    NewBuffer(PartKey),
-    Existing(PartKey, super::io::BufferMark),
+    /// The part is new (and so is its buffer).
+    NewPart,
+    /// The part existed without a buffer.
+    NewBuffer,
+    /// The buffer existed.
+    Existing(super::io::BufferMark),
 }
 
 impl BatchWriter {
@@ -284,22 +288,25 @@ impl BatchWriter {
         let mut result = Ok(());
         for (spec, rows) in &routed.groups {
             let key = (epoch, spec.clone());
-            if !self.parts.contains_key(&key) {
-                self.parts.insert(key.clone(), Part::default());
-                undo.push(Undo::NewPart(key.clone()));
-            }
             let (label, columns) = (&self.label, self.layout.columns());
-            let Some(part) = self.parts.get_mut(&key) else {
-                continue;
-            };
-            match &part.buffer {
-                None => {
-                    part.buffer = Some(Buffer::new(RecordEncoder::new(columns)));
-                    undo.push(Undo::NewBuffer(key.clone()));
+            let (part, kind) = match self.parts.entry(key.clone()) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    (v.insert(Part::default()), Undo::NewPart)
                 }
-                Some(b) => undo.push(Undo::Existing(key.clone(), b.mark())),
-            }
-            if let Some(buf) = part.buffer.as_mut() {
+                std::collections::btree_map::Entry::Occupied(o) => {
+                    let part = o.into_mut();
+                    let kind = match &part.buffer {
+                        None => Undo::NewBuffer,
+                        Some(b) => Undo::Existing(b.mark()),
+                    };
+                    (part, kind)
+                }
+            };
+            undo.push((key, kind));
+            let buf = part
+                .buffer
+                .get_or_insert_with(|| Buffer::new(RecordEncoder::new(columns)));
+            {
                 let at = || {
                     Location::new(
                         label.clone(),
@@ -319,17 +326,17 @@ impl BatchWriter {
         }
         let admitted = result.is_ok() && self.budget.admits(delta);
         if !admitted {
-            for u in undo.into_iter().rev() {
+            for (k, u) in undo.into_iter().rev() {
                 match u {
-                    Undo::NewPart(k) => {
+                    Undo::NewPart => {
                         self.parts.remove(&k);
                     }
-                    Undo::NewBuffer(k) => {
+                    Undo::NewBuffer => {
                         if let Some(p) = self.parts.get_mut(&k) {
                             p.buffer = None;
                         }
                     }
-                    Undo::Existing(k, m) => {
+                    Undo::Existing(m) => {
                         if let Some(b) = self.parts.get_mut(&k).and_then(|p| p.buffer.as_mut()) {
                             b.rollback(m);
                         }
@@ -348,33 +355,25 @@ impl BatchWriter {
             };
         }
         self.budget.add_buffered(delta);
-        for u in &undo {
-            match u {
-                Undo::NewPart(k) => {
-                    self.epochs
-                        .entry(epoch)
-                        .or_default()
-                        .parts
-                        .insert(k.1.clone());
-                    self.open_part(k);
-                }
-                Undo::NewBuffer(k) => {
-                    if let Some(iv) = self.s.flush_interval {
-                        self.io.timers.set(Timer::Flush(k.clone()), now.plus(iv));
-                    }
-                }
-                Undo::Existing(..) => {}
+        for (key, u) in &undo {
+            if let Undo::NewPart = u {
+                self.epochs
+                    .entry(epoch)
+                    .or_default()
+                    .parts
+                    .insert(key.1.clone());
+                self.open_part(key);
             }
-        }
-        for (spec, _) in &routed.groups {
-            let key = (epoch, spec.clone());
+            if let (Undo::NewPart | Undo::NewBuffer, Some(iv)) = (u, self.s.flush_interval) {
+                self.io.timers.set(Timer::Flush(key.clone()), now.plus(iv));
+            }
             let full = self
                 .parts
-                .get(&key)
+                .get(key)
                 .and_then(|p| p.buffer.as_ref())
                 .is_some_and(|b| b.len() >= self.s.batch_size);
             if full {
-                self.flush_part(&key);
+                self.flush_part(key);
             }
         }
         if self.budget.over_high_water() {

@@ -314,6 +314,9 @@ pub(crate) struct FakeServer {
     pub(crate) commit_polls: usize,
     pub(crate) hash_key: Vec<String>,
     pub(crate) hasher: ApiHasher,
+    /// Keep request bodies of blocks (false: store the request without its body, to save
+    /// memory in volume tests).
+    pub(crate) keep_bodies: bool,
     next: u64,
 }
 
@@ -336,6 +339,7 @@ impl FakeServer {
             commit_polls: 0,
             hash_key: vec!["id".into()],
             hasher: ApiHasher::Default,
+            keep_bodies: true,
             next: 0,
         }
     }
@@ -482,7 +486,11 @@ impl FakeServer {
                     None => error(404, "NoSuchUpload"),
                     Some(u) if u.status != SessionStatus::Normal => error(409, "StatusConflict"),
                     Some(u) => {
-                        u.blocks.insert(block, req.clone());
+                        let mut kept = req.clone();
+                        if !self.keep_bodies {
+                            kept.body = Default::default();
+                        }
+                        u.blocks.insert(block, kept);
                         Response::new(200, "")
                     }
                 }
