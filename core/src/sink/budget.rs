@@ -4,7 +4,9 @@
 //! acknowledged yet (`in_flight`: queued, sent, or waiting for a retry). A buffer of `n` encoded
 //! bytes is accounted as [`cost`]`(n)` = `n + n/128 + 64`: room for the stream footer and for the
 //! worst-case growth of any compression codec, so turning a buffer into a body never raises the
-//! total. Rules:
+//! total. (The accounting counts bytes, not allocations: a growing buffer's spare capacity and
+//! the allocator's own overhead come on top. Uncompressed bodies drop their spare capacity.)
+//! Rules:
 //!
 //! 1. A write whose encoded rows would take the total past the limit is refused with
 //!    back-pressure, unless nothing at all is accounted (a lone batch larger than the budget is

@@ -658,6 +658,7 @@ fn ten_thousand_partitions_stay_under_the_default_budget() {
         "256 MiB is the default"
     );
     let mut server = FakeServer::new(schema(true));
+    server.keep_bodies = false;
     let mut h = Harness::new(BatchWriter::new(&cfg, &meta(true)).unwrap());
     // 10,000 partitions × 7 rows × 4 KiB = ~280 MiB (more than the budget), written
     // round-robin in batches of 500 rows.
