@@ -19,6 +19,7 @@ pub mod lookup;
 pub mod machine;
 pub mod options;
 pub mod partition;
+pub mod sink;
 pub mod source;
 pub mod time;
 pub mod types;
