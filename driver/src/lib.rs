@@ -7,7 +7,9 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod pump;
 pub mod transport;
 
 pub use clock::{SystemWallClock, WallClockSource};
+pub use pump::{Pump, Turn};
 pub use transport::{BoxFuture, HyperTransport, Transport, TransportConfig};
