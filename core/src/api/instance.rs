@@ -517,7 +517,7 @@ pub fn create_table_sql(
             let mut s = format!(
                 "{} {}",
                 quote_ident(&c.name),
-                c.ty.to_string().to_uppercase()
+                c.ty.to_string()
             );
             if !c.nullable {
                 s.push_str(" NOT NULL");
@@ -547,7 +547,7 @@ pub fn create_table_sql(
                 format!(
                     "{} {}",
                     quote_ident(&c.name),
-                    c.ty.to_string().to_uppercase()
+                    c.ty.to_string()
                 )
             })
             .collect();
