@@ -65,8 +65,44 @@ impl fmt::Display for Operation {
 }
 
 /// Where an operation happened: table, partition, session (and block or bucket).
+///
+/// A boxed [`Place`] (so that errors stay small); its fields are reached through `Deref`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Location {
+pub struct Location(Box<Place>);
+
+impl Location {
+    /// A location.
+    pub fn new(
+        table: impl Into<String>,
+        partition: Option<String>,
+        session: Option<String>,
+        item: Option<Item>,
+    ) -> Self {
+        Location(Box::new(Place {
+            table: table.into(),
+            partition,
+            session,
+            item,
+        }))
+    }
+}
+
+impl std::ops::Deref for Location {
+    type Target = Place;
+    fn deref(&self) -> &Place {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Location {
+    fn deref_mut(&mut self) -> &mut Place {
+        &mut self.0
+    }
+}
+
+/// The fields of a [`Location`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Place {
     /// `project.table` (or `project.schema.table`).
     pub table: String,
     /// The partition in tunnel form (`ds=20240101,hh=01`); `None` for a non-partitioned table.
@@ -194,7 +230,7 @@ pub enum SinkError {
         /// Attempts made (1 = no retry).
         attempts: u32,
         /// The server's error (status, code, message, request id).
-        error: ApiError,
+        error: Box<ApiError>,
     },
     /// The transport failed and retries ran out.
     #[error("{op} failed for {at} after {attempts} attempt(s): {error}")]
@@ -239,6 +275,19 @@ pub enum SinkError {
         limit: usize,
         /// Distinct partitions the write would have made.
         count: usize,
+    },
+    /// The service's block list of an upload session differs from the committable's.
+    #[error(
+        "{at}: the server's block list {server:?} differs from the committable's {ours:?}{}",
+        mismatch_detail(.server, .ours)
+    )]
+    BlockMismatch {
+        /// Table, partition, session.
+        at: Location,
+        /// Block ids the server holds.
+        server: Vec<u32>,
+        /// Block ids the committable lists.
+        ours: Vec<u32>,
     },
     /// An upsert commit did not reach `committed` within the commit timeout.
     #[error(
@@ -290,5 +339,15 @@ impl SinkError {
     /// [`SinkError::Input`] and [`SinkError::Usage`]).
     pub fn is_terminal(&self) -> bool {
         !matches!(self, SinkError::Input(_) | SinkError::Usage(_))
+    }
+}
+
+fn mismatch_detail(server: &[u32], ours: &[u32]) -> String {
+    if let Some(b) = ours.iter().find(|b| !server.contains(b)) {
+        format!("; block {b} is missing on the server")
+    } else if let Some(b) = server.iter().find(|b| !ours.contains(b)) {
+        format!("; the server holds block {b}, which the committable does not list")
+    } else {
+        String::new()
     }
 }
