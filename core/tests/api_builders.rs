@@ -545,7 +545,10 @@ fn ddl_text() {
         vec![
             Column::new("id", OdpsType::BigInt).not_null(),
             Column::new("val", OdpsType::String),
-            Column::new("st", "struct<Aa:int,bB:array<decimal(10,2)>>".parse().unwrap()),
+            Column::new(
+                "st",
+                "struct<Aa:int,bB:array<decimal(10,2)>>".parse().unwrap(),
+            ),
         ],
         vec![Column::new("ds", OdpsType::String)],
     )
