@@ -25,57 +25,95 @@ pub(crate) fn fits_precision(v: i128, precision: u8) -> bool {
     }
 }
 
-/// Room for the longest text [`format_decimal`] produces (sign, 39 digits, point, and the
-/// leading zeros of a scale up to 38).
-pub(crate) const MAX_DECIMAL_TEXT: usize = 48;
+/// Where [`format_decimal`]'s text ends in its buffer; there is room for the longest text
+/// (sign, 39 digits, point, and the leading zeros of a scale up to 38) before it.
+pub(crate) const DECIMAL_TEXT_END: usize = 48;
+/// Size of [`format_decimal`]'s buffer: 48 bytes after the text end, so that any text can be
+/// copied out as one 16-, 32- or 48-byte block.
+pub(crate) const DECIMAL_BUF: usize = DECIMAL_TEXT_END + 48;
+
+/// `"00" "01" … "99"`: two ASCII digits per entry.
+const DIGIT_PAIRS: [[u8; 2]; 100] = {
+    let mut t = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
 
 /// Writes the plain text of the unscaled value `v` at `scale` (`1234`, 2 → `12.34`;
-/// `-50`, 2 → `-0.50`) at the end of `buf` and returns where it starts.
-pub(crate) fn format_decimal(v: i128, scale: u8, buf: &mut [u8; MAX_DECIMAL_TEXT]) -> usize {
+/// `-50`, 2 → `-0.50`) so that it ends at [`DECIMAL_TEXT_END`] in `buf`, and returns where
+/// it starts.
+#[inline]
+pub(crate) fn format_decimal(v: i128, scale: u8, buf: &mut [u8; DECIMAL_BUF]) -> usize {
     let scale = usize::from(scale.min(38));
-    let mut pos = MAX_DECIMAL_TEXT;
-    let abs = v.unsigned_abs();
-    if let Ok(mut x) = u64::try_from(abs) {
-        for _ in 0..scale {
-            pos -= 1;
-            buf[pos] = b'0' + (x % 10) as u8;
-            x /= 10;
-        }
-        if scale > 0 {
-            pos -= 1;
-            buf[pos] = b'.';
-        }
-        loop {
-            pos -= 1;
-            buf[pos] = b'0' + (x % 10) as u8;
-            x /= 10;
-            if x == 0 {
-                break;
-            }
-        }
-    } else {
-        let mut x = abs;
-        for _ in 0..scale {
-            pos -= 1;
-            buf[pos] = b'0' + (x % 10) as u8;
-            x /= 10;
-        }
-        if scale > 0 {
-            pos -= 1;
-            buf[pos] = b'.';
-        }
-        loop {
-            pos -= 1;
-            buf[pos] = b'0' + (x % 10) as u8;
-            x /= 10;
-            if x == 0 {
-                break;
-            }
-        }
-    }
+    let mut pos = match u64::try_from(v.unsigned_abs()) {
+        Ok(x) if scale <= 19 => format_u64(x, scale, buf),
+        _ => format_wide(v.unsigned_abs(), scale, buf),
+    };
     if v < 0 {
         pos -= 1;
         buf[pos] = b'-';
+    }
+    pos
+}
+
+/// [`format_decimal`]'s digits for `|v| < 2^64` and `scale <= 19`, two at a time.
+#[inline]
+fn format_u64(mut x: u64, scale: usize, buf: &mut [u8; DECIMAL_BUF]) -> usize {
+    let mut pos = DECIMAL_TEXT_END;
+    let mut frac = scale;
+    while frac >= 2 {
+        pos -= 2;
+        buf[pos..pos + 2].copy_from_slice(&DIGIT_PAIRS[(x % 100) as usize]);
+        x /= 100;
+        frac -= 2;
+    }
+    if frac == 1 {
+        pos -= 1;
+        buf[pos] = b'0' + (x % 10) as u8;
+        x /= 10;
+    }
+    if scale > 0 {
+        pos -= 1;
+        buf[pos] = b'.';
+    }
+    while x >= 100 {
+        pos -= 2;
+        buf[pos..pos + 2].copy_from_slice(&DIGIT_PAIRS[(x % 100) as usize]);
+        x /= 100;
+    }
+    if x >= 10 {
+        pos -= 2;
+        buf[pos..pos + 2].copy_from_slice(&DIGIT_PAIRS[x as usize]);
+    } else {
+        pos -= 1;
+        buf[pos] = b'0' + x as u8;
+    }
+    pos
+}
+
+/// [`format_decimal`]'s digits for any magnitude and scale, one at a time.
+fn format_wide(mut x: u128, scale: usize, buf: &mut [u8; DECIMAL_BUF]) -> usize {
+    let mut pos = DECIMAL_TEXT_END;
+    for _ in 0..scale {
+        pos -= 1;
+        buf[pos] = b'0' + (x % 10) as u8;
+        x /= 10;
+    }
+    if scale > 0 {
+        pos -= 1;
+        buf[pos] = b'.';
+    }
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (x % 10) as u8;
+        x /= 10;
+        if x == 0 {
+            break;
+        }
     }
     pos
 }
@@ -225,9 +263,9 @@ mod tests {
     use super::*;
 
     fn fmt(v: i128, s: u8) -> String {
-        let mut buf = [0u8; MAX_DECIMAL_TEXT];
+        let mut buf = [0u8; DECIMAL_BUF];
         let start = format_decimal(v, s, &mut buf);
-        String::from_utf8(buf[start..].to_vec()).unwrap()
+        String::from_utf8(buf[start..DECIMAL_TEXT_END].to_vec()).unwrap()
     }
 
     #[test]
@@ -247,6 +285,48 @@ mod tests {
             fmt(i128::MIN, 0),
             "-170141183460469231731687303715884105728"
         );
+    }
+
+    #[test]
+    fn fast_and_wide_formatting_agree() {
+        let mut values = vec![
+            0i128,
+            1,
+            9,
+            10,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            12_345_678_901_234_567,
+        ];
+        for k in 0..=38 {
+            values.push(POW10[k] as i128);
+            values.push(POW10[k] as i128 - 1);
+        }
+        values.push(i128::from(u64::MAX));
+        values.push(i128::from(u64::MAX) + 1);
+        for v in values.clone() {
+            values.push(-v);
+        }
+        for v in values {
+            for s in 0..=38u8 {
+                let mut a = [0u8; DECIMAL_BUF];
+                let mut b = [0u8; DECIMAL_BUF];
+                let sa = format_decimal(v, s, &mut a);
+                let mut sb = format_wide(v.unsigned_abs(), usize::from(s), &mut b);
+                if v < 0 {
+                    sb -= 1;
+                    b[sb] = b'-';
+                }
+                assert_eq!(
+                    a[sa..DECIMAL_TEXT_END],
+                    b[sb..DECIMAL_TEXT_END],
+                    "{v} at scale {s}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -329,9 +409,9 @@ mod tests {
         use proptest::prelude::*;
 
         fn text(v: i128, s: u8) -> String {
-            let mut buf = [0u8; MAX_DECIMAL_TEXT];
+            let mut buf = [0u8; DECIMAL_BUF];
             let start = format_decimal(v, s, &mut buf);
-            String::from_utf8(buf[start..].to_vec()).unwrap()
+            String::from_utf8(buf[start..DECIMAL_TEXT_END].to_vec()).unwrap()
         }
 
         fn value() -> impl Strategy<Value = (u8, u8, i128)> {
