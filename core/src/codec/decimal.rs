@@ -119,7 +119,60 @@ fn format_wide(mut x: u128, scale: usize, buf: &mut [u8; DECIMAL_BUF]) -> usize 
 }
 
 /// Parses decimal text to the unscaled integer at `scale`; the error says why it failed.
+#[inline]
 pub(crate) fn parse_decimal(text: &[u8], precision: u8, scale: u8) -> Result<i128, &'static str> {
+    match parse_plain(text, precision, scale) {
+        Some(v) => Ok(v),
+        None => parse_general(text, precision, scale),
+    }
+}
+
+/// The common case of [`parse_decimal`]: `[-]digits[.digits]` with at most 19 digits, no more
+/// fraction digits than the scale, and a value that fits. `None` for anything else (which
+/// [`parse_general`] then accepts or rejects).
+#[inline(always)]
+fn parse_plain(text: &[u8], precision: u8, scale: u8) -> Option<i128> {
+    let (negative, body) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    if body.len() > 19 {
+        return None;
+    }
+    let mut m: u64 = 0;
+    let mut digits = 0usize;
+    let mut point = None;
+    for (i, &b) in body.iter().enumerate() {
+        let d = b.wrapping_sub(b'0');
+        if d < 10 {
+            // At most 19 digits: below 10^19 < 2^64.
+            m = m * 10 + u64::from(d);
+            digits += 1;
+        } else if b == b'.' && point.is_none() {
+            point = Some(i);
+        } else {
+            return None;
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    let frac = point.map_or(0, |p| body.len() - p - 1);
+    let up = usize::from(scale).checked_sub(frac)?;
+    let v = u128::from(m).checked_mul(*POW10.get(up)?)?;
+    if !POW10
+        .get(usize::from(precision))
+        .is_none_or(|&limit| v < limit)
+    {
+        return None;
+    }
+    // v < 10^38 < i128::MAX.
+    let v = v as i128;
+    Some(if negative { -v } else { v })
+}
+
+/// [`parse_decimal`] for any text: exponents, long mantissas, rounding.
+fn parse_general(text: &[u8], precision: u8, scale: u8) -> Result<i128, &'static str> {
     const SYNTAX: &str = "is not a decimal number";
     const RANGE: &str = "does not fit";
     let mut i = 0;
@@ -379,6 +432,64 @@ mod tests {
     }
 
     #[test]
+    fn plain_fast_path_agrees_with_the_general_parser() {
+        let texts = [
+            "0",
+            "-0",
+            "1",
+            "-1",
+            "12.34",
+            "-12.34",
+            "999.99",
+            "0.5",
+            ".5",
+            "5.",
+            "-.5",
+            "1234567890123456789",
+            "9999999999999999999",
+            "99999999999999999.99",
+            "1.",
+            "00.10",
+            "12.345",
+            "1e2",
+            "+1",
+            "",
+            ".",
+            "-",
+            "1.2.3",
+            "1-2",
+            " 1",
+        ];
+        for t in texts {
+            for (p, s) in [
+                (1u8, 0u8),
+                (3, 1),
+                (5, 2),
+                (10, 2),
+                (18, 2),
+                (18, 4),
+                (19, 0),
+                (38, 18),
+                (38, 0),
+                (38, 38),
+            ] {
+                let general = parse_general(t.as_bytes(), p, s);
+                if let Some(v) = parse_plain(t.as_bytes(), p, s) {
+                    assert_eq!(Ok(v), general, "{t:?} at ({p},{s})");
+                }
+                assert_eq!(
+                    parse_decimal(t.as_bytes(), p, s),
+                    general,
+                    "{t:?} at ({p},{s})"
+                );
+            }
+        }
+        assert_eq!(parse_plain(b"999.99", 18, 2), Some(99999));
+        assert_eq!(parse_plain(b"-0.5", 18, 4), Some(-5000));
+        assert_eq!(parse_plain(b"1e2", 18, 2), None);
+    }
+
+    #[test]
     fn rejects_bad_text_and_overflow() {
         for t in [
             "", "-", "+", ".", "1.2.3", "1e", "1e+", "abc", "1 ", " 1", "NaN", "Infinity", "1_0",
@@ -429,6 +540,20 @@ mod tests {
 
         proptest! {
             #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn fast_path_agrees_with_the_general_parser(
+                t in "-?[0-9]{0,12}\\.?[0-9]{0,12}",
+                p in 1u8..=38,
+                s in 0u8..=20,
+            ) {
+                let s = s.min(p);
+                let general = parse_general(t.as_bytes(), p, s);
+                if let Some(v) = parse_plain(t.as_bytes(), p, s) {
+                    prop_assert_eq!(Ok(v), general);
+                }
+                prop_assert_eq!(parse_decimal(t.as_bytes(), p, s), general);
+            }
 
             #[test]
             fn plain_text_roundtrips((p, s, v) in value()) {

@@ -34,6 +34,7 @@ use super::wire::{
     self, END_METRICS, META_CHECKSUM, META_COUNT, METRICS_FIELD, TUNNEL_END_RECORD, WIRE_LEN,
     WIRE_VARINT, WireError,
 };
+use super::writer::{CRC_SCRATCH, RowCrc};
 use crate::types::arrow::columns_to_arrow;
 use crate::types::{Column, OdpsType};
 
@@ -145,6 +146,7 @@ fn invalid(ty: &OdpsType, reason: String) -> Stop {
 }
 
 /// A cursor over the slice being parsed.
+#[derive(Clone, Copy)]
 struct Cursor<'a> {
     data: &'a [u8],
     pos: usize,
@@ -167,12 +169,23 @@ impl Cursor<'_> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn varint(&mut self) -> Result<u64, Stop> {
+        match self.data.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            _ => self.varint_multi(),
+        }
+    }
+
+    #[inline(never)]
+    fn varint_multi(&mut self) -> Result<u64, Stop> {
         wire::read_varint(self.data, &mut self.pos).map_err(|e| self.wire(e))
     }
 
-    #[inline]
+    #[inline(always)]
     fn zz64(&mut self) -> Result<i64, Stop> {
         self.varint().map(wire::unzigzag64)
     }
@@ -190,7 +203,7 @@ impl Cursor<'_> {
         wire::read_crc_varint(self.data, &mut self.pos).map_err(|e| self.wire(e))
     }
 
-    #[inline]
+    #[inline(always)]
     fn fixed<const N: usize>(&mut self) -> Result<[u8; N], Stop> {
         wire::read_fixed::<N>(self.data, &mut self.pos)
             .map_err(|_| Stop::Incomplete { need: self.pos + N })
@@ -198,29 +211,37 @@ impl Cursor<'_> {
 
     /// A length-prefixed byte string, its length checked against the limit before anything
     /// else.
-    #[inline]
+    #[inline(always)]
     fn bytes(&mut self) -> Result<&[u8], Stop> {
+        let (start, end) = self.bytes_range()?;
+        Ok(self.data.get(start..end).unwrap_or_default())
+    }
+
+    /// Where the next length-prefixed byte string is in `data` (see [`Cursor::bytes`]).
+    #[inline(always)]
+    fn bytes_range(&mut self) -> Result<(usize, usize), Stop> {
         let len = self.varint()?;
         if len > self.max_field_bytes as u64 {
-            return Err(val(ValErr::FieldTooLarge {
-                len,
-                limit: self.max_field_bytes,
-            }));
+            return Err(self.too_large(len));
         }
         let start = self.pos;
         let Some(end) = start.checked_add(len as usize) else {
-            return Err(val(ValErr::FieldTooLarge {
-                len,
-                limit: self.max_field_bytes,
-            }));
+            return Err(self.too_large(len));
         };
-        match self.data.get(start..end) {
-            Some(b) => {
-                self.pos = end;
-                Ok(b)
-            }
-            None => Err(Stop::Incomplete { need: end }),
+        if end <= self.data.len() {
+            self.pos = end;
+            Ok((start, end))
+        } else {
+            Err(Stop::Incomplete { need: end })
         }
+    }
+
+    #[cold]
+    fn too_large(&self, len: u64) -> Stop {
+        val(ValErr::FieldTooLarge {
+            len,
+            limit: self.max_field_bytes,
+        })
     }
 
     /// An element count, checked against the limit.
@@ -454,7 +475,7 @@ impl Node {
 
     /// Reads one container element: its null flag, then its value when not null.
     #[inline]
-    fn decode_element(&mut self, c: &mut Cursor<'_>, crc: &mut BufferedCrc32c) -> Result<(), Stop> {
+    fn decode_element(&mut self, c: &mut Cursor<'_>, crc: &mut RowCrc<'_>) -> Result<(), Stop> {
         if c.null_flag(&self.ty)? {
             self.push_null();
             Ok(())
@@ -465,7 +486,7 @@ impl Node {
 
     /// Reads one non-null value (no tag), appends it and folds its CRC bytes.
     #[inline]
-    fn decode(&mut self, c: &mut Cursor<'_>, crc: &mut BufferedCrc32c) -> Result<(), Stop> {
+    fn decode(&mut self, c: &mut Cursor<'_>, crc: &mut RowCrc<'_>) -> Result<(), Stop> {
         match &mut self.data {
             Data::Bool(b) => {
                 let v = match c.varint()? {
@@ -473,40 +494,40 @@ impl Node {
                     1 => true,
                     v => return Err(invalid(&self.ty, format!("boolean varint is {v}"))),
                 };
-                crc.update(&[u8::from(v)]);
+                crc.put(&[u8::from(v)], 1);
                 b.append(v);
             }
             Data::Int8(out) => {
                 let v = c.zz64()?;
                 let x = i8::try_from(v).map_err(|_| out_of_range(&self.ty, v))?;
-                crc.update_i64(v);
+                crc.put(&v.to_le_bytes(), 8);
                 out.push(x);
             }
             Data::Int16(out) => {
                 let v = c.zz64()?;
                 let x = i16::try_from(v).map_err(|_| out_of_range(&self.ty, v))?;
-                crc.update_i64(v);
+                crc.put(&v.to_le_bytes(), 8);
                 out.push(x);
             }
             Data::Int32(out) | Data::Date(out) | Data::YearMonth(out) => {
                 let v = c.zz64()?;
                 let x = i32::try_from(v).map_err(|_| out_of_range(&self.ty, v))?;
-                crc.update_i64(v);
+                crc.put(&v.to_le_bytes(), 8);
                 out.push(x);
             }
             Data::Int64(out) | Data::DateTime(out) => {
                 let v = c.zz64()?;
-                crc.update_i64(v);
+                crc.put(&v.to_le_bytes(), 8);
                 out.push(v);
             }
             Data::Float(out) => {
                 let b = c.fixed::<4>()?;
-                crc.update(&b);
+                crc.put(&b, 4);
                 out.push(f32::from_le_bytes(b));
             }
             Data::Double(out) => {
                 let b = c.fixed::<8>()?;
-                crc.update(&b);
+                crc.put(&b, 8);
                 out.push(f64::from_le_bytes(b));
             }
             Data::Decimal {
@@ -515,30 +536,23 @@ impl Node {
                 scale,
             } => {
                 let text = c.bytes()?;
-                let v = parse_decimal(text, *precision, *scale).map_err(|reason| {
-                    let shown = String::from_utf8_lossy(text);
-                    val(ValErr::Decimal {
-                        text: shown.chars().take(64).collect(),
-                        precision: *precision,
-                        scale: *scale,
-                        reason,
-                    })
-                })?;
-                crc.update(text);
+                let v = parse_decimal(text, *precision, *scale)
+                    .map_err(|reason| decimal_error(text, *precision, *scale, reason))?;
+                crc.slice(text);
                 values.push(v);
             }
             Data::Text { offsets, data } => {
                 let b = c.bytes()?;
-                if std::str::from_utf8(b).is_err() {
+                if !b.is_ascii() && std::str::from_utf8(b).is_err() {
                     return Err(val(ValErr::Utf8));
                 }
-                crc.update(b);
+                crc.slice(b);
                 data.extend_from_slice(b);
                 offsets.push(offset(data.len())?);
             }
             Data::Binary { offsets, data } => {
                 let b = c.bytes()?;
-                crc.update(b);
+                crc.slice(b);
                 data.extend_from_slice(b);
                 offsets.push(offset(data.len())?);
             }
@@ -558,8 +572,7 @@ impl Node {
                             ),
                         )
                     })?;
-                crc.update_i64(secs);
-                crc.update_i32(nanos);
+                crc.put(&secs_nanos_le(secs, nanos), 12);
                 out.push(ns);
             }
             Data::DayTime(out) => {
@@ -574,8 +587,7 @@ impl Node {
                     })?;
                 // |remainder| < one day in nanoseconds, which fits i64.
                 let rest = (total % NANOS_PER_DAY) as i64;
-                crc.update_i64(secs);
-                crc.update_i32(nanos);
+                crc.put(&secs_nanos_le(secs, nanos), 12);
                 out.push(IntervalMonthDayNano::new(0, days, rest));
             }
             Data::List { offsets, child } => {
@@ -726,6 +738,121 @@ impl Node {
     }
 }
 
+/// Reads the (non-null) value of a top-level column, appends it and folds the field number
+/// `field_le` and the value's CRC bytes. The common scalar types are inlined here; the others
+/// go to [`Node::decode`] out of line.
+#[inline(always)]
+fn decode_field(
+    node: &mut Node,
+    c: &mut Cursor<'_>,
+    crc: &mut RowCrc<'_>,
+    field_le: &[u8; 4],
+) -> Result<(), Stop> {
+    match &mut node.data {
+        Data::Int64(out) | Data::DateTime(out) => {
+            let v = c.zz64()?;
+            crc.put(&concat12(field_le, v.to_le_bytes()), 12);
+            out.push(v);
+        }
+        Data::Double(out) => {
+            let b = c.fixed::<8>()?;
+            crc.put(&concat12(field_le, b), 12);
+            out.push(f64::from_le_bytes(b));
+        }
+        Data::Bool(b) => {
+            let v = match c.varint()? {
+                0 => false,
+                1 => true,
+                v => return Err(invalid(&node.ty, format!("boolean varint is {v}"))),
+            };
+            let [f0, f1, f2, f3] = *field_le;
+            crc.put(&[f0, f1, f2, f3, u8::from(v)], 5);
+            b.append(v);
+        }
+        Data::Text { offsets, data } => {
+            let (s, e) = c.bytes_range()?;
+            let b = c.data.get(s..e).unwrap_or_default();
+            if !b.is_ascii() && std::str::from_utf8(b).is_err() {
+                return Err(val(ValErr::Utf8));
+            }
+            crc.put(field_le, 4);
+            crc.range(c.data, s, e);
+            append_range(data, c.data, s, e);
+            offsets.push(offset(data.len())?);
+        }
+        Data::Decimal {
+            values,
+            precision,
+            scale,
+        } => {
+            let text = c.bytes()?;
+            let v = parse_decimal(text, *precision, *scale)
+                .map_err(|reason| decimal_error(text, *precision, *scale, reason))?;
+            crc.put(field_le, 4);
+            crc.slice(text);
+            values.push(v);
+        }
+        _ => {
+            crc.put(field_le, 4);
+            // Out of line, on copies of the cursors, so that `c` and `crc` stay in registers
+            // in the caller's loop.
+            let mut c2 = *c;
+            let mut crc2 = crc.split();
+            let r = node.decode(&mut c2, &mut crc2);
+            let st = crc2.state();
+            crc.merge(st);
+            c.pos = c2.pos;
+            return r;
+        }
+    }
+    node.validity.append_non_null();
+    Ok(())
+}
+
+/// Appends `src[start..end]` to `dst`; short ones as one 16-byte copy.
+#[inline(always)]
+fn append_range(dst: &mut Vec<u8>, src: &[u8], start: usize, end: usize) {
+    let n = end.saturating_sub(start);
+    match src.get(start..).and_then(|t| t.first_chunk::<16>()) {
+        Some(window) if n <= 16 => {
+            let len = dst.len();
+            dst.extend_from_slice(window);
+            dst.truncate(len + n);
+        }
+        _ => dst.extend_from_slice(src.get(start..end).unwrap_or_default()),
+    }
+}
+
+#[cold]
+fn decimal_error(text: &[u8], precision: u8, scale: u8, reason: &'static str) -> Stop {
+    let shown = String::from_utf8_lossy(text);
+    val(ValErr::Decimal {
+        text: shown.chars().take(64).collect(),
+        precision,
+        scale,
+        reason,
+    })
+}
+
+/// `secs` then `nanos`, little endian (the CRC bytes of TIMESTAMP and INTERVAL_DAY_TIME).
+#[inline(always)]
+fn secs_nanos_le(secs: i64, nanos: i32) -> [u8; 12] {
+    let mut b = [0u8; 12];
+    b[..8].copy_from_slice(&secs.to_le_bytes());
+    b[8..].copy_from_slice(&nanos.to_le_bytes());
+    b
+}
+
+/// `a` followed by `b`.
+#[inline(always)]
+fn concat12(a: &[u8; 4], b: [u8; 8]) -> [u8; 12] {
+    let mut c = [0u8; 12];
+    c[..4].copy_from_slice(a);
+    c[4..].copy_from_slice(&b);
+    c
+}
+
+#[cold]
 fn out_of_range(ty: &OdpsType, v: i64) -> Stop {
     invalid(ty, format!("value {v} is out of range"))
 }
@@ -765,7 +892,8 @@ struct State {
     /// Per column: the stamp of the last record that set it.
     seen: Vec<u64>,
     stamp: u64,
-    record_crc: BufferedCrc32c,
+    /// Scratch room for the CRC input of one record.
+    crc_scratch: Box<[u8; CRC_SCRATCH]>,
     stream_crc: BufferedCrc32c,
     /// Complete records in the builders.
     rows: usize,
@@ -850,7 +978,7 @@ impl RecordDecoder {
                 limits,
                 batch_size,
                 stamp: 0,
-                record_crc: BufferedCrc32c::new(),
+                crc_scratch: Box::new([0; CRC_SCRATCH]),
                 stream_crc: BufferedCrc32c::new(),
                 rows: 0,
                 batch_bytes: 0,
@@ -1052,7 +1180,6 @@ impl State {
         for col in &mut self.columns {
             col.node.truncate(rows);
         }
-        self.record_crc.reset();
     }
 
     /// Builds a batch from the complete records and queues it.
@@ -1074,7 +1201,9 @@ impl State {
     }
 
     /// Parses one record or the footer.
+    #[inline(always)]
     fn parse_unit(&mut self, c: &mut Cursor<'_>) -> Result<Unit, Stop> {
+        let mut crc = RowCrc::new(&mut self.crc_scratch);
         self.stamp += 1;
         let stamp = self.stamp;
         let ncols = self.columns.len();
@@ -1107,8 +1236,7 @@ impl State {
                 }
                 self.seen[idx] = stamp;
                 fields_seen += 1;
-                self.record_crc.update(&col.field_le);
-                if let Err(e) = col.node.decode(c, &mut self.record_crc) {
+                if let Err(e) = decode_field(&mut col.node, c, &mut crc, &col.field_le) {
                     return Err(match e {
                         Stop::Val(v) => Stop::Err(Box::new(v.into_error(&col.name, record))),
                         other => other,
@@ -1129,7 +1257,7 @@ impl State {
                     return Err(marker("the end-of-record marker must have wire type 0"));
                 }
                 let expected = c.crc()?;
-                let actual = self.record_crc.take();
+                let actual = crc.finish();
                 if expected != actual {
                     return Err(Stop::Err(Box::new(CodecError::RecordCrcMismatch {
                         record,

@@ -9,7 +9,7 @@ use super::view::{ValueError, View};
 use super::wire::{
     self, META_CHECKSUM, META_COUNT, WIRE_FIXED32, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT,
 };
-use super::writer::{MIN_CRC_SCRATCH, Out, RowCrc};
+use super::writer::{CRC_SCRATCH, Out, RowCrc};
 use crate::types::{Column, OdpsType};
 
 pub(crate) const NANOS_PER_SEC: i64 = 1_000_000_000;
@@ -57,7 +57,7 @@ struct EncColumn {
 pub struct RecordEncoder {
     columns: Vec<EncColumn>,
     /// Scratch room for the CRC input of one record.
-    crc_scratch: Vec<u8>,
+    crc_scratch: Box<[u8; CRC_SCRATCH]>,
     stream_crc: BufferedCrc32c,
     count: u64,
 }
@@ -90,7 +90,7 @@ impl RecordEncoder {
             .collect();
         Self {
             columns,
-            crc_scratch: Vec::new(),
+            crc_scratch: Box::new([0; CRC_SCRATCH]),
             stream_crc: BufferedCrc32c::new(),
             count: 0,
         }
@@ -205,9 +205,6 @@ impl RecordEncoder {
             out_len.saturating_add(nrows.saturating_mul(per_row).min(1 << 26)),
             0,
         );
-        if self.crc_scratch.len() < MIN_CRC_SCRATCH {
-            self.crc_scratch.resize(MIN_CRC_SCRATCH, 0);
-        }
         let mut pos = out_len;
         for row in rows {
             loop {
@@ -226,22 +223,15 @@ impl RecordEncoder {
                 let rc = crc.finish();
                 w.put(&END_RECORD_TAG, END_RECORD_TAG.len());
                 w.varint(u64::from(rc));
-                if !w.overflow && !crc.overflow {
+                if !w.overflow {
                     pos = w.pos;
                     self.stream_crc.update_array(rc.to_le_bytes());
                     self.count += 1;
                     break;
                 }
                 // Out of room: grow and write the record again.
-                let (grow_out, grow_crc) = (w.overflow, crc.overflow);
-                if grow_out {
-                    let len = out.len();
-                    out.resize(len.saturating_mul(2).max(pos + 4096), 0);
-                }
-                if grow_crc {
-                    let len = self.crc_scratch.len();
-                    self.crc_scratch.resize(len.saturating_mul(2), 0);
-                }
+                let len = out.len();
+                out.resize(len.saturating_mul(2).max(pos + 4096), 0);
             }
         }
         out.truncate(pos);

@@ -248,9 +248,9 @@ impl<'a> View<'a> {
                 let mut c = crc.split();
                 let r = self.write_value(i, &mut o, &mut c);
                 let (opos, oflow) = (o.pos, o.overflow);
-                let (cpos, cval, cflow) = c.state();
+                let cs = c.state();
                 out.merge(opos, oflow);
-                crc.merge(cpos, cval, cflow);
+                crc.merge(cs);
                 r?;
             }
         }
@@ -264,7 +264,6 @@ impl<'a> View<'a> {
         out: &mut Out<'_>,
         crc: &mut RowCrc<'_>,
     ) -> Result<(), ValueError> {
-        crc.maybe_fold();
         if self.is_null(i) {
             out.byte(1);
             Ok(())
@@ -365,7 +364,6 @@ impl<'a> View<'a> {
                         return Err(ValueError("map key is NULL".into()));
                     }
                     out.byte(0);
-                    crc.maybe_fold();
                     keys.write_value(j, out, crc)?;
                 }
                 out.varint((e - s) as u64);

@@ -113,30 +113,27 @@ impl<'a> Out<'a> {
 
 /// Values of at least this many bytes are folded into the CRC directly, not copied.
 const DIRECT: usize = 256;
-/// The gathered CRC input is folded once it is this long (only containers get there).
-const FOLD_AT: usize = 4096;
-/// Scratch room that always suffices for a container record (pieces are at most `DIRECT`).
-pub(crate) const MIN_CRC_SCRATCH: usize = FOLD_AT + 2 * DIRECT;
+/// Size of the CRC scratch: pieces are shorter than [`DIRECT`], so one always fits after
+/// the gathered bytes are folded.
+pub(crate) const CRC_SCRATCH: usize = 4096;
 
 /// The CRC input of one record: pieces are gathered in a scratch slice and folded with one
 /// CRC32C call when the record ends (the hardware CRC is fast on longer inputs, slow per call).
+/// When the scratch is full, the gathered bytes are folded early (CRC32C chains).
 pub(crate) struct RowCrc<'a> {
-    buf: &'a mut [u8],
+    buf: &'a mut [u8; CRC_SCRATCH],
     pos: usize,
     value: u32,
-    /// A piece did not fit: the record must be written again with more room.
-    pub(crate) overflow: bool,
 }
 
 impl<'a> RowCrc<'a> {
     /// An empty record CRC gathering into `scratch`.
     #[inline(always)]
-    pub(crate) fn new(scratch: &'a mut [u8]) -> Self {
+    pub(crate) fn new(scratch: &'a mut [u8; CRC_SCRATCH]) -> Self {
         RowCrc {
             buf: scratch,
             pos: 0,
             value: 0,
-            overflow: false,
         }
     }
 
@@ -148,25 +145,23 @@ impl<'a> RowCrc<'a> {
             buf: &mut *self.buf,
             pos: self.pos,
             value: self.value,
-            overflow: false,
         }
     }
 
     /// Takes over the state of a CRC made by [`RowCrc::split`].
     #[inline(always)]
-    pub(crate) fn merge(&mut self, pos: usize, value: u32, overflow: bool) {
+    pub(crate) fn merge(&mut self, (pos, value): (usize, u32)) {
         self.pos = pos;
         self.value = value;
-        self.overflow |= overflow;
     }
 
     /// The parts of the state that [`RowCrc::merge`] takes.
     #[inline(always)]
-    pub(crate) fn state(&self) -> (usize, u32, bool) {
-        (self.pos, self.value, self.overflow)
+    pub(crate) fn state(&self) -> (usize, u32) {
+        (self.pos, self.value)
     }
 
-    /// Appends `bytes`, advancing by `used` (at most `N`).
+    /// Appends `bytes`, advancing by `used` (at most `N`, and `N` < [`DIRECT`]).
     #[inline(always)]
     pub(crate) fn put<const N: usize>(&mut self, bytes: &[u8; N], used: usize) {
         match self
@@ -179,7 +174,21 @@ impl<'a> RowCrc<'a> {
                 debug_assert!(used <= N);
                 self.pos += used;
             }
-            None => self.overflow = true,
+            None => self.put_after_fold(bytes, used),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn put_after_fold<const N: usize>(&mut self, bytes: &[u8; N], used: usize) {
+        self.fold();
+        let used = used.min(N);
+        if let Some(dst) = self.buf.get_mut(..N) {
+            dst.copy_from_slice(bytes);
+            self.pos = used;
+        } else {
+            // Only for pieces longer than the scratch (never made by the codec).
+            self.value = crc32c_append(self.value, bytes.get(..used).unwrap_or_default());
         }
     }
 
@@ -202,20 +211,12 @@ impl<'a> RowCrc<'a> {
             self.value = crc32c_append(self.value, bytes);
             return;
         }
-        match self.buf.get_mut(self.pos..).and_then(|t| t.get_mut(..n)) {
-            Some(dst) => {
-                dst.copy_from_slice(bytes);
-                self.pos += n;
-            }
-            None => self.overflow = true,
-        }
-    }
-
-    /// Folds the gathered bytes once there are many (inside large containers).
-    #[inline]
-    pub(crate) fn maybe_fold(&mut self) {
-        if self.pos >= FOLD_AT {
+        if self.buf.len() - self.pos < n {
             self.fold();
+        }
+        if let Some(dst) = self.buf.get_mut(self.pos..self.pos + n) {
+            dst.copy_from_slice(bytes);
+            self.pos += n;
         }
     }
 
@@ -273,7 +274,7 @@ mod tests {
 
     #[test]
     fn row_crc_equals_one_crc_over_the_pieces() {
-        let mut scratch = vec![0u8; MIN_CRC_SCRATCH];
+        let mut scratch = [0u8; CRC_SCRATCH];
         let data: Vec<u8> = (0..10_000u32).map(|i| (i * 31 + i / 7) as u8).collect();
         for round in 0..3 {
             let mut c = RowCrc::new(&mut scratch);
@@ -290,11 +291,9 @@ mod tests {
                 c.put(&[0xab, 0xcd], 1);
                 all.extend_from_slice(&data[pos..end]);
                 all.push(0xab);
-                c.maybe_fold();
                 pos = end;
                 step = (step * 5 + 3) % 600;
             }
-            assert!(!c.overflow);
             assert_eq!(c.finish(), crc32c::crc32c(&all));
         }
     }
