@@ -43,8 +43,8 @@ struct EncColumn {
     arrow: DataType,
     /// Field number as int32 LE (folded into the record CRC).
     field_le: [u8; 4],
-    /// The encoded tag (first `tag_len` bytes).
-    tag: [u8; 8],
+    /// The encoded tag: its `tag_len` bytes (at most 5), little endian.
+    tag: u64,
     tag_len: usize,
 }
 
@@ -83,7 +83,7 @@ impl RecordEncoder {
                     ty: c.ty.clone(),
                     arrow: c.ty.to_arrow(),
                     field_le: (field as i32).to_le_bytes(),
-                    tag,
+                    tag: u64::from_le_bytes(tag),
                     tag_len,
                 }
             })
@@ -201,12 +201,14 @@ impl RecordEncoder {
             .sum::<usize>()
             + END_RECORD_TAG.len()
             + 5;
-        out.resize(
-            out_len.saturating_add(nrows.saturating_mul(per_row).min(1 << 26)),
-            0,
-        );
+        // Zeroed room is added in cache-sized steps just ahead of the rows being written.
+        let step = per_row.saturating_mul(256).max(4096);
+        out.reserve(nrows.saturating_mul(per_row).min(1 << 26));
         let mut pos = out_len;
         for row in rows {
+            if out.len() < pos + per_row {
+                out.resize(pos + step, 0);
+            }
             loop {
                 let mut w = Out::new(out, pos);
                 let mut crc = RowCrc::new(&mut self.crc_scratch);
@@ -229,9 +231,9 @@ impl RecordEncoder {
                     self.count += 1;
                     break;
                 }
-                // Out of room: grow and write the record again.
-                let len = out.len();
-                out.resize(len.saturating_mul(2).max(pos + 4096), 0);
+                // Out of room: double the room after `pos` and write the record again.
+                let room = out.len().saturating_sub(pos).max(4096);
+                out.resize(pos.saturating_add(room.saturating_mul(2)), 0);
             }
         }
         out.truncate(pos);
@@ -252,8 +254,7 @@ fn write_row(
         if v.is_null(row) {
             continue;
         }
-        out.put(&c.tag, c.tag_len);
-        v.write_field(row, &c.field_le, out, crc)
+        v.write_field(row, c.tag, c.tag_len, &c.field_le, out, crc)
             .map_err(|e| (i, e))?;
     }
     Ok(())

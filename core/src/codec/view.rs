@@ -183,13 +183,16 @@ impl<'a> View<'a> {
         }
     }
 
-    /// Writes the (non-null) value at `i` of a top-level column without its tag, folding the
-    /// field number `field_le` and the value's CRC bytes. Scalars take an inlined path that
-    /// folds both in one piece; nested types go out of line.
+    /// Writes the field of the (non-null) value at `i` of a top-level column: its tag (the
+    /// `tag_len` bytes of `tag`, little endian) and value, and folds the field number
+    /// `field_le` and the value's CRC bytes. Scalars take an inlined path that stores tag and
+    /// value as one piece; nested types go out of line.
     #[inline(always)]
     pub(crate) fn write_field(
         &self,
         i: usize,
+        tag: u64,
+        tag_len: usize,
         field_le: &[u8; 4],
         out: &mut Out<'_>,
         crc: &mut RowCrc<'_>,
@@ -197,28 +200,28 @@ impl<'a> View<'a> {
         match &self.data {
             ViewData::I64(v) => {
                 let x = v[i];
-                out.varint(wire::zigzag64(x));
+                tag_varint(out, tag, tag_len, wire::zigzag64(x));
                 crc.put(&concat12(field_le, x.to_le_bytes()), 12);
             }
             ViewData::I32(v) => {
                 let x = i64::from(v[i]);
-                out.varint(wire::zigzag64(x));
+                tag_varint(out, tag, tag_len, wire::zigzag64(x));
                 crc.put(&concat12(field_le, x.to_le_bytes()), 12);
             }
             ViewData::F64(v) => {
-                let b = v[i].to_le_bytes();
-                out.put(&b, 8);
-                crc.put(&concat12(field_le, b), 12);
+                let b = v[i].to_bits();
+                out.pair(tag, tag_len, b, 8);
+                crc.put(&concat12(field_le, b.to_le_bytes()), 12);
             }
             ViewData::Bool(a) => {
                 let b = u8::from(a.get(i));
-                out.byte(b);
+                out.pair(tag, tag_len, u64::from(b), 1);
                 let [f0, f1, f2, f3] = *field_le;
                 crc.put(&[f0, f1, f2, f3, b], 5);
             }
             ViewData::Bytes { offsets, data } => {
                 let (s, e) = (offsets[i] as usize, offsets[i + 1] as usize);
-                out.varint(e.saturating_sub(s) as u64);
+                tag_varint(out, tag, tag_len, e.saturating_sub(s) as u64);
                 out.range(data, s, e);
                 crc.put(field_le, 4);
                 crc.range(data, s, e);
@@ -235,12 +238,14 @@ impl<'a> View<'a> {
                 let mut buf = [0u8; DECIMAL_BUF];
                 let s = format_decimal(d, *scale, &mut buf);
                 // The text is at most 48 bytes: its length is one varint byte.
-                out.byte((DECIMAL_TEXT_END - s) as u8);
+                let n = DECIMAL_TEXT_END - s;
+                out.pair(tag, tag_len, n as u64, 1);
                 out.range(&buf, s, DECIMAL_TEXT_END);
                 crc.put(field_le, 4);
                 crc.range(&buf, s, DECIMAL_TEXT_END);
             }
             _ => {
+                out.put(&tag.to_le_bytes(), tag_len);
                 crc.put(field_le, 4);
                 // Out of line, on copies of the cursors, so that `out` and `crc` stay in
                 // registers in the caller's loop.
@@ -411,4 +416,16 @@ fn concat12(a: &[u8; 4], b: [u8; 8]) -> [u8; 12] {
     c[..4].copy_from_slice(a);
     c[4..].copy_from_slice(&b);
     c
+}
+
+/// Writes a tag (`tag_len` bytes of `tag`) and a varint, as one store when they fit 16 bytes.
+#[inline(always)]
+fn tag_varint(out: &mut Out<'_>, tag: u64, tag_len: usize, v: u64) {
+    if v < 1 << 56 {
+        let (word, len) = wire::varint_word(v);
+        out.pair(tag, tag_len, word, len);
+    } else {
+        out.put(&tag.to_le_bytes(), tag_len);
+        out.varint(v);
+    }
 }

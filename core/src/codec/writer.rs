@@ -64,6 +64,29 @@ impl<'a> Out<'a> {
         }
     }
 
+    /// Stores the 8 bytes of `a` and then those of `b` at `la` (at most 8) bytes after it, and
+    /// advances by `la + lb` (`lb` at most 8): two overlapping stores, one room check.
+    #[inline(always)]
+    pub(crate) fn pair(&mut self, a: u64, la: usize, b: u64, lb: usize) {
+        match self
+            .buf
+            .get_mut(self.pos..)
+            .and_then(|t| t.first_chunk_mut::<16>())
+        {
+            Some(dst) => {
+                let (first, _) = dst.split_at_mut(8);
+                first.copy_from_slice(&a.to_le_bytes());
+                let at = la & 7;
+                if let Some(second) = dst.get_mut(at..at + 8) {
+                    second.copy_from_slice(&b.to_le_bytes());
+                }
+                debug_assert!(la <= 8 && lb <= 8);
+                self.pos += la + lb;
+            }
+            None => self.overflow = true,
+        }
+    }
+
     /// Appends one byte.
     #[inline(always)]
     pub(crate) fn byte(&mut self, b: u8) {
