@@ -28,9 +28,9 @@ pub(crate) fn fits_precision(v: i128, precision: u8) -> bool {
 /// Where [`format_decimal`]'s text ends in its buffer; there is room for the longest text
 /// (sign, 39 digits, point, and the leading zeros of a scale up to 38) before it.
 pub(crate) const DECIMAL_TEXT_END: usize = 48;
-/// Size of [`format_decimal`]'s buffer: 48 bytes after the text end, so that any text can be
-/// copied out as one 16-, 32- or 48-byte block.
-pub(crate) const DECIMAL_BUF: usize = DECIMAL_TEXT_END + 48;
+/// Size of [`format_decimal`]'s buffer: 16 bytes after the text end, so that any text of at
+/// most 16 bytes can be copied out as one 16-byte block.
+pub(crate) const DECIMAL_BUF: usize = DECIMAL_TEXT_END + 16;
 
 /// `"00" "01" … "99"`: two ASCII digits per entry.
 const DIGIT_PAIRS: [[u8; 2]; 100] = {

@@ -38,6 +38,9 @@ use super::writer::{CRC_SCRATCH, RowCrc};
 use crate::types::arrow::columns_to_arrow;
 use crate::types::{Column, OdpsType};
 
+/// The end-of-record tag as it is always written (`TUNNEL_END_RECORD`, wire type 0).
+const END_RECORD_TAG: [u8; 4] = [0x80, 0xc0, 0xff, 0x7f];
+
 /// A batch is emitted early once its records took this many input bytes, which keeps every
 /// variable-length buffer of a batch well below the 2 GiB that i32 offsets can address.
 const BATCH_BYTES_SOFT_LIMIT: usize = 1 << 30;
@@ -183,6 +186,38 @@ impl Cursor<'_> {
     #[inline(never)]
     fn varint_multi(&mut self) -> Result<u64, Stop> {
         wire::read_varint(self.data, &mut self.pos).map_err(|e| self.wire(e))
+    }
+
+    /// [`Cursor::varint`] with the multi-byte case inlined too (for hot integer columns).
+    #[inline(always)]
+    fn varint_wide(&mut self) -> Result<u64, Stop> {
+        if let Some(word) = self.data.get(self.pos..).and_then(|t| t.first_chunk::<8>()) {
+            if let Some((v, len)) = wire::varint_from_word(u64::from_le_bytes(*word)) {
+                self.pos += len;
+                return Ok(v);
+            }
+        }
+        self.varint()
+    }
+
+    /// A field tag; the end-of-record tag is recognised without decoding it.
+    #[inline(always)]
+    fn tag(&mut self) -> Result<u64, Stop> {
+        match self.data.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            _ => {
+                if self.data.get(self.pos..).and_then(|t| t.first_chunk::<4>())
+                    == Some(&END_RECORD_TAG)
+                {
+                    self.pos += 4;
+                    return Ok(wire::make_tag(TUNNEL_END_RECORD, WIRE_VARINT));
+                }
+                self.varint_multi()
+            }
+        }
     }
 
     #[inline(always)]
@@ -750,7 +785,7 @@ fn decode_field(
 ) -> Result<(), Stop> {
     match &mut node.data {
         Data::Int64(out) | Data::DateTime(out) => {
-            let v = c.zz64()?;
+            let v = wire::unzigzag64(c.varint_wide()?);
             crc.put(&concat12(field_le, v.to_le_bytes()), 12);
             out.push(v);
         }
@@ -1211,7 +1246,7 @@ impl State {
         let mut fields_seen = 0usize;
         loop {
             let tag_pos = c.pos;
-            let tag = c.varint()?;
+            let tag = c.tag()?;
             let field = tag >> 3;
             let wire_type = (tag & 7) as u8;
             let idx = field.wrapping_sub(1);

@@ -176,23 +176,32 @@ pub fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, WireError> {
         Some(_) => {
             // Up to 8 bytes at once when 8 bytes are available.
             if let Some(word) = buf.get(p..).and_then(|t| t.first_chunk::<8>()) {
-                let x = u64::from_le_bytes(*word);
-                let stops = !x & 0x8080_8080_8080_8080;
-                if stops != 0 {
-                    // Bytes up to and including the first one without a continuation bit.
-                    let len = (stops.trailing_zeros() as usize >> 3) + 1;
-                    let x = x & (stops ^ (stops - 1)) & 0x7f7f_7f7f_7f7f_7f7f;
-                    // Gather the 7-bit groups: pairs, then quads, then all eight.
-                    let x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
-                    let x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);
-                    let x = (x & 0x0000_0000_0fff_ffff) | ((x & 0x0fff_ffff_0000_0000) >> 4);
+                if let Some((v, len)) = varint_from_word(u64::from_le_bytes(*word)) {
                     *pos = p + len;
-                    return Ok(x);
+                    return Ok(v);
                 }
             }
             read_varint_slow(buf, pos)
         }
     }
+}
+
+/// Decodes a varint of at most 8 bytes from the little-endian word of the next 8 input
+/// bytes: the value and its length, or `None` if it is longer.
+#[inline(always)]
+pub(crate) fn varint_from_word(x: u64) -> Option<(u64, usize)> {
+    let stops = !x & 0x8080_8080_8080_8080;
+    if stops == 0 {
+        return None;
+    }
+    // Bytes up to and including the first one without a continuation bit.
+    let len = (stops.trailing_zeros() as usize >> 3) + 1;
+    let x = x & (stops ^ (stops - 1)) & 0x7f7f_7f7f_7f7f_7f7f;
+    // Gather the 7-bit groups: pairs, then quads, then all eight.
+    let x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
+    let x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);
+    let x = (x & 0x0000_0000_0fff_ffff) | ((x & 0x0fff_ffff_0000_0000) >> 4);
+    Some((x, len))
 }
 
 #[cold]
