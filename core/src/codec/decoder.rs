@@ -191,11 +191,14 @@ impl Cursor<'_> {
     /// [`Cursor::varint`] with the multi-byte case inlined too (for hot integer columns).
     #[inline(always)]
     fn varint_wide(&mut self) -> Result<u64, Stop> {
-        if let Some(word) = self.data.get(self.pos..).and_then(|t| t.first_chunk::<8>()) {
-            if let Some((v, len)) = wire::varint_from_word(u64::from_le_bytes(*word)) {
-                self.pos += len;
-                return Ok(v);
-            }
+        if let Some((v, len)) = self
+            .data
+            .get(self.pos..)
+            .and_then(|t| t.first_chunk::<8>())
+            .and_then(|word| wire::varint_from_word(u64::from_le_bytes(*word)))
+        {
+            self.pos += len;
+            return Ok(v);
         }
         self.varint()
     }

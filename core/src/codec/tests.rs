@@ -826,7 +826,9 @@ fn the_first_bad_value_in_row_then_column_order_is_reported() {
             vec![Arc::new(d), Arc::new(m), Arc::new(i), Arc::new(s)],
         )
     };
-    let cases: &[(&[usize], &[usize], &[usize], (&str, usize))] = &[
+    // (bad decimal rows, bad list rows, bad interval rows, expected (column, row))
+    type Case<'a> = (&'a [usize], &'a [usize], &'a [usize], (&'a str, usize));
+    let cases: &[Case<'_>] = &[
         (&[500], &[], &[300], ("i", 300)),
         (&[300], &[], &[300], ("d", 300)),
         (&[300], &[300], &[300], ("d", 300)),

@@ -10,7 +10,9 @@ use arrow_array::types::{
 };
 use arrow_buffer::{BooleanBuffer, IntervalMonthDayNano};
 
-use super::decimal::{DECIMAL_BUF, DECIMAL_TEXT_END, fits_precision, format_decimal};
+use super::decimal::{
+    DECIMAL_BUF, DECIMAL_TEXT_END, fits_precision, format_decimal, small_decimal_text,
+};
 use super::encoder::{NANOS_PER_DAY, NANOS_PER_SEC};
 use super::wire;
 use super::writer::{Out, RowCrc};
@@ -235,14 +237,24 @@ impl<'a> View<'a> {
                 if !fits_precision(d, *precision) {
                     return Err(decimal_error(d, *precision, *scale));
                 }
-                let mut buf = [0u8; DECIMAL_BUF];
-                let s = format_decimal(d, *scale, &mut buf);
-                // The text is at most 48 bytes: its length is one varint byte.
-                let n = DECIMAL_TEXT_END - s;
-                out.pair(tag, tag_len, n as u64, 1);
-                out.range(&buf, s, DECIMAL_TEXT_END);
-                crc.put(field_le, 4);
-                crc.range(&buf, s, DECIMAL_TEXT_END);
+                if let Some((text, n)) = small_decimal_text(d, *scale) {
+                    let text = text.to_le_bytes();
+                    out.pair(tag, tag_len, n as u64, 1);
+                    out.put(&text, n);
+                    let mut c = [0u8; 20];
+                    c[..4].copy_from_slice(field_le);
+                    c[4..].copy_from_slice(&text);
+                    crc.put(&c, 4 + n);
+                } else {
+                    let mut buf = [0u8; DECIMAL_BUF];
+                    let s = format_decimal(d, *scale, &mut buf);
+                    // The text is at most 48 bytes: its length is one varint byte.
+                    let n = DECIMAL_TEXT_END - s;
+                    out.pair(tag, tag_len, n as u64, 1);
+                    out.range(&buf, s, DECIMAL_TEXT_END);
+                    crc.put(field_le, 4);
+                    crc.range(&buf, s, DECIMAL_TEXT_END);
+                }
             }
             _ => {
                 out.put(&tag.to_le_bytes(), tag_len);
@@ -421,7 +433,9 @@ fn concat12(a: &[u8; 4], b: [u8; 8]) -> [u8; 12] {
 /// Writes a tag (`tag_len` bytes of `tag`) and a varint, as one store when they fit 16 bytes.
 #[inline(always)]
 fn tag_varint(out: &mut Out<'_>, tag: u64, tag_len: usize, v: u64) {
-    if v < 1 << 56 {
+    if v < 0x80 {
+        out.pair(tag, tag_len, v, 1);
+    } else if v < 1 << 56 {
         let (word, len) = wire::varint_word(v);
         out.pair(tag, tag_len, word, len);
     } else {

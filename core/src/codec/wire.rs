@@ -175,11 +175,13 @@ pub fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, WireError> {
         }
         Some(_) => {
             // Up to 8 bytes at once when 8 bytes are available.
-            if let Some(word) = buf.get(p..).and_then(|t| t.first_chunk::<8>()) {
-                if let Some((v, len)) = varint_from_word(u64::from_le_bytes(*word)) {
-                    *pos = p + len;
-                    return Ok(v);
-                }
+            if let Some((v, len)) = buf
+                .get(p..)
+                .and_then(|t| t.first_chunk::<8>())
+                .and_then(|word| varint_from_word(u64::from_le_bytes(*word)))
+            {
+                *pos = p + len;
+                return Ok(v);
             }
             read_varint_slow(buf, pos)
         }

@@ -12,6 +12,9 @@ use super::wire;
 /// Writes at `buf[pos..]`.
 pub(crate) struct Out<'a> {
     buf: &'a mut [u8],
+    /// `buf.len() - 64` (or 0): fixed-size stores of at most 64 bytes fit at any position up
+    /// to here, which takes one comparison.
+    limit: usize,
     /// End of what was written.
     pub(crate) pos: usize,
     /// A write did not fit: the record must be written again with more room.
@@ -23,9 +26,24 @@ impl<'a> Out<'a> {
     #[inline(always)]
     pub(crate) fn new(buf: &'a mut [u8], pos: usize) -> Self {
         Out {
+            limit: buf.len().saturating_sub(64),
             buf,
             pos,
             overflow: false,
+        }
+    }
+
+    /// The `N` bytes at the cursor, if they are inside the buffer.
+    #[inline(always)]
+    fn window<const N: usize>(&mut self) -> Option<&mut [u8; N]> {
+        if N <= 64 && self.pos <= self.limit {
+            self.buf
+                .get_mut(self.pos..self.pos + N)
+                .and_then(|t| t.first_chunk_mut::<N>())
+        } else {
+            self.buf
+                .get_mut(self.pos..)
+                .and_then(|t| t.first_chunk_mut::<N>())
         }
     }
 
@@ -35,6 +53,7 @@ impl<'a> Out<'a> {
     pub(crate) fn split(&mut self) -> Out<'_> {
         Out {
             buf: &mut *self.buf,
+            limit: self.limit,
             pos: self.pos,
             overflow: false,
         }
@@ -50,11 +69,7 @@ impl<'a> Out<'a> {
     /// Stores `bytes` at the cursor and advances it by `used` (at most `N`) bytes.
     #[inline(always)]
     pub(crate) fn put<const N: usize>(&mut self, bytes: &[u8; N], used: usize) {
-        match self
-            .buf
-            .get_mut(self.pos..)
-            .and_then(|t| t.first_chunk_mut::<N>())
-        {
+        match self.window::<N>() {
             Some(dst) => {
                 *dst = *bytes;
                 debug_assert!(used <= N);
@@ -68,11 +83,7 @@ impl<'a> Out<'a> {
     /// advances by `la + lb` (`lb` at most 8): two overlapping stores, one room check.
     #[inline(always)]
     pub(crate) fn pair(&mut self, a: u64, la: usize, b: u64, lb: usize) {
-        match self
-            .buf
-            .get_mut(self.pos..)
-            .and_then(|t| t.first_chunk_mut::<16>())
-        {
+        match self.window::<16>() {
             Some(dst) => {
                 let (first, _) = dst.split_at_mut(8);
                 first.copy_from_slice(&a.to_le_bytes());
@@ -187,11 +198,14 @@ impl<'a> RowCrc<'a> {
     /// Appends `bytes`, advancing by `used` (at most `N`, and `N` < [`DIRECT`]).
     #[inline(always)]
     pub(crate) fn put<const N: usize>(&mut self, bytes: &[u8; N], used: usize) {
-        match self
-            .buf
-            .get_mut(self.pos..)
-            .and_then(|t| t.first_chunk_mut::<N>())
-        {
+        let dst = if self.pos <= CRC_SCRATCH.saturating_sub(N) {
+            self.buf
+                .get_mut(self.pos..self.pos + N)
+                .and_then(|t| t.first_chunk_mut::<N>())
+        } else {
+            None
+        };
+        match dst {
             Some(dst) => {
                 *dst = *bytes;
                 debug_assert!(used <= N);
