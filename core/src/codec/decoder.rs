@@ -34,7 +34,7 @@ use super::wire::{
     self, END_METRICS, META_CHECKSUM, META_COUNT, METRICS_FIELD, TUNNEL_END_RECORD, WIRE_LEN,
     WIRE_VARINT, WireError,
 };
-use super::writer::{CRC_SCRATCH, RowCrc};
+use super::writer::{CrcScratch, RowCrc};
 use crate::types::arrow::columns_to_arrow;
 use crate::types::{Column, OdpsType};
 
@@ -931,7 +931,7 @@ struct State {
     seen: Vec<u64>,
     stamp: u64,
     /// Scratch room for the CRC input of one record.
-    crc_scratch: Box<[u8; CRC_SCRATCH]>,
+    crc_scratch: CrcScratch,
     stream_crc: BufferedCrc32c,
     /// Complete records in the builders.
     rows: usize,
@@ -1016,7 +1016,7 @@ impl RecordDecoder {
                 limits,
                 batch_size,
                 stamp: 0,
-                crc_scratch: Box::new([0; CRC_SCRATCH]),
+                crc_scratch: CrcScratch::new(),
                 stream_crc: BufferedCrc32c::new(),
                 rows: 0,
                 batch_bytes: 0,
@@ -1241,7 +1241,7 @@ impl State {
     /// Parses one record or the footer.
     #[inline(always)]
     fn parse_unit(&mut self, c: &mut Cursor<'_>) -> Result<Unit, Stop> {
-        let mut crc = RowCrc::new(&mut self.crc_scratch);
+        let mut crc = self.crc_scratch.row_crc();
         self.stamp += 1;
         let stamp = self.stamp;
         let ncols = self.columns.len();

@@ -9,7 +9,7 @@ use super::view::{ValueError, View};
 use super::wire::{
     self, META_CHECKSUM, META_COUNT, WIRE_FIXED32, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT,
 };
-use super::writer::{CRC_SCRATCH, Out, RowCrc};
+use super::writer::{CrcScratch, Out, RowCrc};
 use crate::types::{Column, OdpsType};
 
 pub(crate) const NANOS_PER_SEC: i64 = 1_000_000_000;
@@ -57,7 +57,7 @@ struct EncColumn {
 pub struct RecordEncoder {
     columns: Vec<EncColumn>,
     /// Scratch room for the CRC input of one record.
-    crc_scratch: Box<[u8; CRC_SCRATCH]>,
+    crc_scratch: CrcScratch,
     stream_crc: BufferedCrc32c,
     count: u64,
 }
@@ -90,7 +90,7 @@ impl RecordEncoder {
             .collect();
         Self {
             columns,
-            crc_scratch: Box::new([0; CRC_SCRATCH]),
+            crc_scratch: CrcScratch::new(),
             stream_crc: BufferedCrc32c::new(),
             count: 0,
         }
@@ -211,7 +211,7 @@ impl RecordEncoder {
             }
             loop {
                 let mut w = Out::new(out, pos);
-                let mut crc = RowCrc::new(&mut self.crc_scratch);
+                let mut crc = self.crc_scratch.row_crc();
                 if let Err((col, e)) = write_row(&self.columns, &views, row, &mut w, &mut crc) {
                     out.truncate(out_len);
                     self.count = count;

@@ -151,6 +151,29 @@ const DIRECT: usize = 256;
 /// the gathered bytes are folded.
 pub(crate) const CRC_SCRATCH: usize = 4096;
 
+/// Room for the CRC input of one record, reused from record to record.
+#[derive(Clone)]
+pub(crate) struct CrcScratch(Box<[u8; CRC_SCRATCH]>);
+
+impl CrcScratch {
+    /// A zeroed scratch.
+    pub(crate) fn new() -> Self {
+        CrcScratch(Box::new([0; CRC_SCRATCH]))
+    }
+
+    /// A record CRC gathering into this scratch.
+    #[inline(always)]
+    pub(crate) fn row_crc(&mut self) -> RowCrc<'_> {
+        RowCrc::new(&mut self.0)
+    }
+}
+
+impl std::fmt::Debug for CrcScratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CrcScratch")
+    }
+}
+
 /// The CRC input of one record: pieces are gathered in a scratch slice and folded with one
 /// CRC32C call when the record ends (the hardware CRC is fast on longer inputs, slow per call).
 /// When the scratch is full, the gathered bytes are folded early (CRC32C chains).
