@@ -43,113 +43,6 @@ const DIGIT_PAIRS: [[u8; 2]; 100] = {
     t
 };
 
-/// `DIGIT_PAIRS` as little-endian `u16`s (first digit in the low byte).
-const DIGIT_PAIRS_16: [u16; 100] = {
-    let mut t = [0u16; 100];
-    let mut i = 0;
-    while i < 100 {
-        t[i] = u16::from_le_bytes(DIGIT_PAIRS[i]);
-        i += 1;
-    }
-    t
-};
-
-/// The plain text of `v` at `scale` (as [`format_decimal`]) as the little-endian bytes of a
-/// `u128` and its length, when it is at most 16 bytes: `|v| < 10^14` and `scale <= 13`.
-/// Built in registers, two digits at a time.
-#[inline(always)]
-pub(crate) fn small_decimal_text(v: i128, scale: u8) -> Option<(u128, usize)> {
-    let s = usize::from(scale);
-    let mut x = u64::try_from(v.unsigned_abs()).ok()?;
-    if x < 100_000_000 && s <= 7 {
-        return Some(text8(x, s, v < 0));
-    }
-    if x >= 100_000_000_000_000 || s > 13 {
-        return None;
-    }
-    // Least significant first, each new character shifted in at the low end.
-    let mut text: u128 = 0;
-    let mut n = 0;
-    let mut k = s;
-    while k >= 2 {
-        text = (text << 16) | u128::from(DIGIT_PAIRS_16[(x % 100) as usize]);
-        x /= 100;
-        n += 2;
-        k -= 2;
-    }
-    if k == 1 {
-        text = (text << 8) | u128::from(b'0' + (x % 10) as u8);
-        x /= 10;
-        n += 1;
-    }
-    if s > 0 {
-        text = (text << 8) | u128::from(b'.');
-        n += 1;
-    }
-    while x >= 100 {
-        text = (text << 16) | u128::from(DIGIT_PAIRS_16[(x % 100) as usize]);
-        x /= 100;
-        n += 2;
-    }
-    if x >= 10 {
-        text = (text << 16) | u128::from(DIGIT_PAIRS_16[x as usize]);
-        n += 2;
-    } else {
-        text = (text << 8) | u128::from(b'0' + x as u8);
-        n += 1;
-    }
-    if v < 0 {
-        text = (text << 8) | u128::from(b'-');
-        n += 1;
-    }
-    Some((text, n))
-}
-
-/// The 8 decimal digits of `n < 10^8` as byte values 0..=9, most significant in the low byte
-/// (so that the little-endian bytes read in order), computed in parallel lanes.
-#[inline(always)]
-fn digits8(n: u64) -> u64 {
-    // Two 4-digit halves in 32-bit lanes, then 2-digit quarters in 16-bit lanes, then digits:
-    // each step divides every lane at once by multiplying with a reciprocal (exact for the
-    // lane's range: x * 10486 >> 20 == x / 100 for x < 10^4; x * 103 >> 10 == x / 10 for
-    // x < 100).
-    let v = (n / 10_000) | ((n % 10_000) << 32);
-    let q = ((v * 10_486) >> 20) & 0x0000_007f_0000_007f;
-    let v = q | ((v - q * 100) << 16);
-    let q = ((v * 103) >> 10) & 0x000f_000f_000f_000f;
-    q | ((v - q * 10) << 8)
-}
-
-/// [`small_decimal_text`] for `x < 10^8` and `scale <= 7`, from [`digits8`] and shifts.
-#[inline(always)]
-fn text8(x: u64, s: usize, negative: bool) -> (u128, usize) {
-    let raw = digits8(x);
-    // Leading zero digits, then the digits to show: at least one before the point.
-    let lead = if raw == 0 {
-        8
-    } else {
-        (raw.trailing_zeros() / 8) as usize
-    };
-    let t = (8 - lead).max(s + 1).min(8);
-    let shown = (raw | 0x3030_3030_3030_3030) >> (8 * (8 - t));
-    let (mut text, mut n) = if s == 0 {
-        (u128::from(shown), t)
-    } else {
-        let a = t - s;
-        let int = shown & ((1u64 << (8 * a)) - 1);
-        let frac = u128::from(shown >> (8 * a));
-        (
-            u128::from(int) | (u128::from(b'.') << (8 * a)) | (frac << (8 * (a + 1))),
-            t + 1,
-        )
-    };
-    if negative {
-        text = (text << 8) | u128::from(b'-');
-        n += 1;
-    }
-    (text, n)
-}
-
 /// Writes the plain text of the unscaled value `v` at `scale` (`1234`, 2 → `12.34`;
 /// `-50`, 2 → `-0.50`) so that it ends at [`DECIMAL_TEXT_END`] in `buf`, and returns where
 /// it starts.
@@ -448,45 +341,6 @@ mod tests {
     }
 
     #[test]
-    fn digit_lanes() {
-        let mut n = 0u64;
-        while n < 100_000_000 {
-            let expected: Vec<u8> = format!("{n:08}").bytes().map(|b| b - b'0').collect();
-            assert_eq!(digits8(n).to_le_bytes()[..], expected[..], "{n}");
-            n += if n < 100_000 { 1 } else { 9_973 };
-        }
-        assert_eq!(digits8(99_999_999), u64::from_le_bytes([9; 8]));
-    }
-
-    #[test]
-    fn register_text_agrees_with_the_buffer() {
-        let mut values = vec![0i128, 1, 5, 9, 10, 99, 100, 12_345, 99_999, 1_000_001];
-        for &p in &POW10[..=15] {
-            values.push(p as i128);
-            values.push(p as i128 - 1);
-        }
-        for v in values.clone() {
-            values.push(-v);
-        }
-        let mut used = 0;
-        for v in values {
-            for s in 0..=16u8 {
-                let mut buf = [0u8; DECIMAL_BUF];
-                let start = format_decimal(v, s, &mut buf);
-                let text = &buf[start..DECIMAL_TEXT_END];
-                match small_decimal_text(v, s) {
-                    Some((t, n)) => {
-                        assert_eq!(&t.to_le_bytes()[..n], text, "{v} at scale {s}");
-                        used += 1;
-                    }
-                    None => assert!(v.unsigned_abs() >= POW10[14] || s > 13, "{v} {s}"),
-                }
-            }
-        }
-        assert!(used > 300);
-    }
-
-    #[test]
     fn fast_and_wide_formatting_agree() {
         let mut values = vec![
             0i128,
@@ -686,15 +540,6 @@ mod tests {
 
         proptest! {
             #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
-
-            #[test]
-            fn register_text_matches(v in -(10i128.pow(15))..10i128.pow(15), s in 0u8..16) {
-                let mut buf = [0u8; DECIMAL_BUF];
-                let start = format_decimal(v, s, &mut buf);
-                if let Some((t, n)) = small_decimal_text(v, s) {
-                    prop_assert_eq!(&t.to_le_bytes()[..n], &buf[start..DECIMAL_TEXT_END]);
-                }
-            }
 
             #[test]
             fn fast_path_agrees_with_the_general_parser(

@@ -59,6 +59,8 @@ enum Stop {
     Err(Box<CodecError>),
     /// A value error that still needs the column name and record index.
     Val(Box<ValErr>),
+    /// The record's CRC input outgrew the scratch: grow it and parse the record again.
+    CrcRoom,
 }
 
 enum ValErr {
@@ -514,6 +516,7 @@ impl Node {
     /// Reads one container element: its null flag, then its value when not null.
     #[inline]
     fn decode_element(&mut self, c: &mut Cursor<'_>, crc: &mut RowCrc<'_>) -> Result<(), Stop> {
+        crc.maybe_fold();
         if c.null_flag(&self.ty)? {
             self.push_null();
             Ok(())
@@ -645,6 +648,7 @@ impl Node {
                     if c.null_flag(&keys.ty)? {
                         return Err(val(ValErr::NullMapKey));
                     }
+                    crc.maybe_fold();
                     keys.decode(c, crc)?;
                 }
                 let nv = c.count()?;
@@ -1194,6 +1198,12 @@ impl State {
                     }
                 }
                 Ok(Unit::Footer) => self.phase = Phase::Done,
+                Err(Stop::CrcRoom) => {
+                    // Parse the same record again with a larger CRC scratch.
+                    self.rollback();
+                    self.crc_scratch.grow();
+                    c.pos = start;
+                }
                 Err(stop) => {
                     self.rollback();
                     return match stop {
@@ -1201,6 +1211,9 @@ impl State {
                             *need = n.saturating_sub(start);
                             Ok(start)
                         }
+                        Stop::CrcRoom => Err(CodecError::Arrow(
+                            "internal: CRC scratch retry escaped".into(),
+                        )),
                         Stop::Err(e) => Err(*e),
                         Stop::Val(_) => Err(CodecError::Arrow(
                             "internal: value error escaped its column".into(),
@@ -1295,6 +1308,9 @@ impl State {
                     return Err(marker("the end-of-record marker must have wire type 0"));
                 }
                 let expected = c.crc()?;
+                if crc.overflow {
+                    return Err(Stop::CrcRoom);
+                }
                 let actual = crc.finish();
                 if expected != actual {
                     return Err(Stop::Err(Box::new(CodecError::RecordCrcMismatch {

@@ -225,15 +225,20 @@ impl RecordEncoder {
                 let rc = crc.finish();
                 w.put(&END_RECORD_TAG, END_RECORD_TAG.len());
                 w.varint(u64::from(rc));
-                if !w.overflow {
+                if !w.overflow && !crc.overflow {
                     pos = w.pos;
                     self.stream_crc.update_array(rc.to_le_bytes());
                     self.count += 1;
                     break;
                 }
-                // Out of room: double the room after `pos` and write the record again.
-                let room = out.len().saturating_sub(pos).max(4096);
-                out.resize(pos.saturating_add(room.saturating_mul(2)), 0);
+                // Out of room: double the room that was short and write the record again.
+                if crc.overflow {
+                    self.crc_scratch.grow();
+                }
+                if w.overflow {
+                    let room = out.len().saturating_sub(pos).max(4096);
+                    out.resize(pos.saturating_add(room.saturating_mul(2)), 0);
+                }
             }
         }
         out.truncate(pos);

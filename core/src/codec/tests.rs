@@ -862,6 +862,49 @@ fn the_first_bad_value_in_row_then_column_order_is_reported() {
     }
 }
 
+#[test]
+fn records_with_a_long_crc_input_round_trip() {
+    // 30 strings of 200 bytes: 6120 CRC input bytes per record, more than the CRC scratch
+    // starts with, so encoder and decoder both grow it and redo the record.
+    let columns: Vec<Column> = (0..30)
+        .map(|i| Column::new(format!("s{i}"), OdpsType::String))
+        .collect();
+    let text = |r: usize, c: usize| -> String {
+        (0..200)
+            .map(|k| (b'a' + ((r + c + k) % 26) as u8) as char)
+            .collect()
+    };
+    let rows = 3;
+    let arrays: Vec<ArrayRef> = (0..30)
+        .map(|c| {
+            Arc::new(StringArray::from(
+                (0..rows).map(|r| text(r, c)).collect::<Vec<_>>(),
+            )) as ArrayRef
+        })
+        .collect();
+    let b = batch(&columns, arrays);
+    let bytes = encode(&columns, std::slice::from_ref(&b));
+    // The first record's CRC, computed here from the protocol's definition.
+    let mut input = Vec::new();
+    for c in 0..30 {
+        input.extend_from_slice(&(c as i32 + 1).to_le_bytes());
+        input.extend_from_slice(text(0, c).as_bytes());
+    }
+    // Tags of fields 1..=15 take one byte, the others two; lengths (200) take two.
+    let first_record_len: usize = (1..=30).map(|f| if f < 16 { 1 } else { 2 } + 2 + 200).sum();
+    let mut pos = first_record_len + 4;
+    assert_eq!(bytes[first_record_len..pos], [0x80, 0xc0, 0xff, 0x7f]);
+    assert_eq!(
+        wire::read_crc_varint(&bytes, &mut pos),
+        Ok(crc32c::crc32c(&input))
+    );
+    assert!(same_rows(&decode(&columns, &bytes, 2), &b));
+    for cut in [1, 100, first_record_len, bytes.len() - 3] {
+        let got = decode_chunks(&columns, [&bytes[..cut], &bytes[cut..]], 2).unwrap();
+        assert!(same_rows(&got, &b), "cut at {cut}");
+    }
+}
+
 // ---- corruption: one test per error class ---------------------------------------------------
 
 /// A record built by hand: `(field, wire type, value bytes, CRC bytes)` then END_RECORD with a

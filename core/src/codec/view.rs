@@ -10,9 +10,7 @@ use arrow_array::types::{
 };
 use arrow_buffer::{BooleanBuffer, IntervalMonthDayNano};
 
-use super::decimal::{
-    DECIMAL_BUF, DECIMAL_TEXT_END, fits_precision, format_decimal, small_decimal_text,
-};
+use super::decimal::{DECIMAL_BUF, DECIMAL_TEXT_END, fits_precision, format_decimal};
 use super::encoder::{NANOS_PER_DAY, NANOS_PER_SEC};
 use super::wire;
 use super::writer::{Out, RowCrc};
@@ -237,24 +235,14 @@ impl<'a> View<'a> {
                 if !fits_precision(d, *precision) {
                     return Err(decimal_error(d, *precision, *scale));
                 }
-                if let Some((text, n)) = small_decimal_text(d, *scale) {
-                    let text = text.to_le_bytes();
-                    out.pair(tag, tag_len, n as u64, 1);
-                    out.put(&text, n);
-                    let mut c = [0u8; 20];
-                    c[..4].copy_from_slice(field_le);
-                    c[4..].copy_from_slice(&text);
-                    crc.put(&c, 4 + n);
-                } else {
-                    let mut buf = [0u8; DECIMAL_BUF];
-                    let s = format_decimal(d, *scale, &mut buf);
-                    // The text is at most 48 bytes: its length is one varint byte.
-                    let n = DECIMAL_TEXT_END - s;
-                    out.pair(tag, tag_len, n as u64, 1);
-                    out.range(&buf, s, DECIMAL_TEXT_END);
-                    crc.put(field_le, 4);
-                    crc.range(&buf, s, DECIMAL_TEXT_END);
-                }
+                let mut buf = [0u8; DECIMAL_BUF];
+                let s = format_decimal(d, *scale, &mut buf);
+                // The text is at most 48 bytes: its length is one varint byte.
+                let n = DECIMAL_TEXT_END - s;
+                out.pair(tag, tag_len, n as u64, 1);
+                out.range(&buf, s, DECIMAL_TEXT_END);
+                crc.put(field_le, 4);
+                crc.range(&buf, s, DECIMAL_TEXT_END);
             }
             _ => {
                 out.put(&tag.to_le_bytes(), tag_len);
@@ -281,6 +269,7 @@ impl<'a> View<'a> {
         out: &mut Out<'_>,
         crc: &mut RowCrc<'_>,
     ) -> Result<(), ValueError> {
+        crc.maybe_fold();
         if self.is_null(i) {
             out.byte(1);
             Ok(())
@@ -381,6 +370,7 @@ impl<'a> View<'a> {
                         return Err(ValueError("map key is NULL".into()));
                     }
                     out.byte(0);
+                    crc.maybe_fold();
                     keys.write_value(j, out, crc)?;
                 }
                 out.varint((e - s) as u64);

@@ -147,18 +147,21 @@ impl<'a> Out<'a> {
 
 /// Values of at least this many bytes are folded into the CRC directly, not copied.
 const DIRECT: usize = 256;
-/// Size of the CRC scratch: pieces are shorter than [`DIRECT`], so one always fits after
-/// the gathered bytes are folded.
-pub(crate) const CRC_SCRATCH: usize = 4096;
+/// Inside containers, the gathered CRC input is folded once it is this long.
+const FOLD_AT: usize = 4096;
+/// Initial size of the CRC scratch: a container record always fits (pieces are shorter than
+/// [`DIRECT`] and the scratch is folded at [`FOLD_AT`]); flat records longer than this make
+/// the caller grow the scratch and redo the record.
+const CRC_SCRATCH: usize = FOLD_AT + 2 * DIRECT;
 
 /// Room for the CRC input of one record, reused from record to record.
 #[derive(Clone)]
-pub(crate) struct CrcScratch(Box<[u8; CRC_SCRATCH]>);
+pub(crate) struct CrcScratch(Vec<u8>);
 
 impl CrcScratch {
     /// A zeroed scratch.
     pub(crate) fn new() -> Self {
-        CrcScratch(Box::new([0; CRC_SCRATCH]))
+        CrcScratch(vec![0; CRC_SCRATCH])
     }
 
     /// A record CRC gathering into this scratch.
@@ -166,31 +169,42 @@ impl CrcScratch {
     pub(crate) fn row_crc(&mut self) -> RowCrc<'_> {
         RowCrc::new(&mut self.0)
     }
+
+    /// Doubles the room (after a record overflowed it).
+    pub(crate) fn grow(&mut self) {
+        let len = self.0.len().saturating_mul(2);
+        self.0.resize(len, 0);
+    }
 }
 
 impl std::fmt::Debug for CrcScratch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CrcScratch")
+        write!(f, "CrcScratch({})", self.0.len())
     }
 }
 
 /// The CRC input of one record: pieces are gathered in a scratch slice and folded with one
 /// CRC32C call when the record ends (the hardware CRC is fast on longer inputs, slow per call).
-/// When the scratch is full, the gathered bytes are folded early (CRC32C chains).
+///
+/// A piece that does not fit sets `overflow` (no call in the hot path): the caller then grows
+/// the scratch and processes the record again.
 pub(crate) struct RowCrc<'a> {
-    buf: &'a mut [u8; CRC_SCRATCH],
+    buf: &'a mut [u8],
     pos: usize,
     value: u32,
+    /// A piece did not fit: the record must be processed again with more room.
+    pub(crate) overflow: bool,
 }
 
 impl<'a> RowCrc<'a> {
     /// An empty record CRC gathering into `scratch`.
     #[inline(always)]
-    pub(crate) fn new(scratch: &'a mut [u8; CRC_SCRATCH]) -> Self {
+    pub(crate) fn new(scratch: &'a mut [u8]) -> Self {
         RowCrc {
             buf: scratch,
             pos: 0,
             value: 0,
+            overflow: false,
         }
     }
 
@@ -202,53 +216,38 @@ impl<'a> RowCrc<'a> {
             buf: &mut *self.buf,
             pos: self.pos,
             value: self.value,
+            overflow: false,
         }
     }
 
     /// Takes over the state of a CRC made by [`RowCrc::split`].
     #[inline(always)]
-    pub(crate) fn merge(&mut self, (pos, value): (usize, u32)) {
+    pub(crate) fn merge(&mut self, (pos, value, overflow): (usize, u32, bool)) {
         self.pos = pos;
         self.value = value;
+        self.overflow |= overflow;
     }
 
     /// The parts of the state that [`RowCrc::merge`] takes.
     #[inline(always)]
-    pub(crate) fn state(&self) -> (usize, u32) {
-        (self.pos, self.value)
+    pub(crate) fn state(&self) -> (usize, u32, bool) {
+        (self.pos, self.value, self.overflow)
     }
 
-    /// Appends `bytes`, advancing by `used` (at most `N`, and `N` < [`DIRECT`]).
+    /// Appends `bytes`, advancing by `used` (at most `N`).
     #[inline(always)]
     pub(crate) fn put<const N: usize>(&mut self, bytes: &[u8; N], used: usize) {
-        let dst = if self.pos <= CRC_SCRATCH.saturating_sub(N) {
-            self.buf
-                .get_mut(self.pos..self.pos + N)
-                .and_then(|t| t.first_chunk_mut::<N>())
-        } else {
-            None
-        };
-        match dst {
+        match self
+            .buf
+            .get_mut(self.pos..)
+            .and_then(|t| t.first_chunk_mut::<N>())
+        {
             Some(dst) => {
                 *dst = *bytes;
                 debug_assert!(used <= N);
                 self.pos += used;
             }
-            None => self.put_after_fold(bytes, used),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn put_after_fold<const N: usize>(&mut self, bytes: &[u8; N], used: usize) {
-        self.fold();
-        let used = used.min(N);
-        if let Some(dst) = self.buf.get_mut(..N) {
-            dst.copy_from_slice(bytes);
-            self.pos = used;
-        } else {
-            // Only for pieces longer than the scratch (never made by the codec).
-            self.value = crc32c_append(self.value, bytes.get(..used).unwrap_or_default());
+            None => self.overflow = true,
         }
     }
 
@@ -271,12 +270,21 @@ impl<'a> RowCrc<'a> {
             self.value = crc32c_append(self.value, bytes);
             return;
         }
-        if self.buf.len() - self.pos < n {
-            self.fold();
+        match self.buf.get_mut(self.pos..).and_then(|t| t.get_mut(..n)) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.pos += n;
+            }
+            None => self.overflow = true,
         }
-        if let Some(dst) = self.buf.get_mut(self.pos..self.pos + n) {
-            dst.copy_from_slice(bytes);
-            self.pos += n;
+    }
+
+    /// Folds the gathered bytes once there are many (called inside containers, which can
+    /// hold any number of pieces).
+    #[inline]
+    pub(crate) fn maybe_fold(&mut self) {
+        if self.pos >= FOLD_AT {
+            self.fold();
         }
     }
 
@@ -333,8 +341,18 @@ mod tests {
     }
 
     #[test]
+    fn row_crc_flags_overflow() {
+        let mut scratch = vec![0u8; 20];
+        let mut c = RowCrc::new(&mut scratch);
+        c.put(&[1; 16], 16);
+        assert!(!c.overflow);
+        c.put(&[1; 8], 8);
+        assert!(c.overflow);
+    }
+
+    #[test]
     fn row_crc_equals_one_crc_over_the_pieces() {
-        let mut scratch = [0u8; CRC_SCRATCH];
+        let mut scratch = vec![0u8; CRC_SCRATCH];
         let data: Vec<u8> = (0..10_000u32).map(|i| (i * 31 + i / 7) as u8).collect();
         for round in 0..3 {
             let mut c = RowCrc::new(&mut scratch);
@@ -351,9 +369,11 @@ mod tests {
                 c.put(&[0xab, 0xcd], 1);
                 all.extend_from_slice(&data[pos..end]);
                 all.push(0xab);
+                c.maybe_fold();
                 pos = end;
                 step = (step * 5 + 3) % 600;
             }
+            assert!(!c.overflow);
             assert_eq!(c.finish(), crc32c::crc32c(&all));
         }
     }
