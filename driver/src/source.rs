@@ -32,7 +32,7 @@ use maxc_core::options::SourceConfig;
 use maxc_core::partition::PartitionSpec;
 use maxc_core::source::{
     EnumeratorConfig, EnumeratorEvent, EnumeratorState, ReadPlan, ReaderConfig, ReaderEvent,
-    ReaderState, SessionLost, SourceError, Split, SplitEnumerator, SplitId, SplitReader,
+    ReaderState, SessionLost, SourceError, Split, SplitEnumerator, SplitId, SplitReader, SplitSizing,
 };
 use maxc_core::types::TableSchema;
 use tracing::{Instrument, debug, debug_span, info, info_span, warn};
@@ -86,6 +86,7 @@ pub struct SourceBuilder {
     projection: Option<Vec<String>>,
     chunk_rows: Option<u64>,
     batch_rows: Option<usize>,
+    split_rows: Option<u64>,
     snapshot: Option<SourceSnapshot>,
 }
 
@@ -98,6 +99,7 @@ impl SourceBuilder {
             projection: None,
             chunk_rows: None,
             batch_rows: None,
+            split_rows: None,
             snapshot: None,
         }
     }
@@ -115,7 +117,8 @@ impl SourceBuilder {
     }
 
     /// Columns to read, in order: data columns (sent as `columns=`) and partition columns
-    /// (filled in from the split's partition).
+    /// (filled in from the split's partition). Default: every data column, then every
+    /// partition column.
     pub fn projection<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
         self.projection = Some(columns.into_iter().map(Into::into).collect());
         self
@@ -133,18 +136,39 @@ impl SourceBuilder {
         self
     }
 
+    /// Rows per split of record-tunnel reads (default 1 Mi; Arrow reads size splits by
+    /// `splitSize`). Smaller splits spread a partition over more readers.
+    pub fn split_rows(mut self, n: u64) -> Self {
+        self.split_rows = Some(n.max(1));
+        self
+    }
+
     /// Resume from a checkpoint taken with [`Source::snapshot`].
     pub fn restore(mut self, snapshot: SourceSnapshot) -> Self {
         self.snapshot = Some(snapshot);
         self
     }
 
-    /// The pure machine's configuration.
-    pub fn machine_config(&self) -> Result<SourceMachineConfig, DriverError> {
+    /// The columns read for `table`: the projection given, or every data column followed by
+    /// the partition columns (the table as SQL sees it).
+    pub fn columns(&self, table: &TableSchema) -> Vec<String> {
+        match &self.projection {
+            Some(p) => p.clone(),
+            None => table
+                .columns
+                .iter()
+                .chain(table.partition_columns.iter())
+                .map(|c| c.name.clone())
+                .collect(),
+        }
+    }
+
+    /// The pure machine's configuration for a table of schema `table`.
+    pub fn machine_config(&self, table: &TableSchema) -> Result<SourceMachineConfig, DriverError> {
         let mut c = SourceMachineConfig::from_source_config(
             &self.config,
             self.readers,
-            self.projection.clone(),
+            Some(self.columns(table)),
             USER_AGENT,
         )?;
         if let Some(n) = self.chunk_rows {
@@ -153,12 +177,16 @@ impl SourceBuilder {
         if let Some(n) = self.batch_rows {
             c.reader.batch_rows = n;
         }
+        if let (Some(n), false) = (self.split_rows, self.config.use_arrow) {
+            c.enumerator.sizing = SplitSizing::Rows(n);
+        }
         Ok(c)
     }
 
-    /// The pure machine (new, or restored from the snapshot given).
-    pub fn machine(&self) -> Result<SourceMachine, DriverError> {
-        let config = self.machine_config()?;
+    /// The pure machine for a table of schema `table` (new, or restored from the snapshot
+    /// given).
+    pub fn machine(&self, table: &TableSchema) -> Result<SourceMachine, DriverError> {
+        let config = self.machine_config(table)?;
         match &self.snapshot {
             Some(s) => Ok(SourceMachine::restore(config, s.clone())?),
             None => Ok(SourceMachine::new(config)),
@@ -180,11 +208,12 @@ impl SourceBuilder {
         let table = self.config.connection.table_name.clone();
         let span = info_span!("source_open", table = %table, readers = self.readers, restored = self.snapshot.is_some());
         async {
-            let machine = self.machine()?;
             let meta = fetch_table(&transport, &api_context(&self.config.connection), &table).await?;
-            let plan = ReadPlan::new(&meta.schema, self.projection.as_deref()).map_err(|e| {
+            let columns = self.columns(&meta.schema);
+            let plan = ReadPlan::new(&meta.schema, Some(&columns)).map_err(|e| {
                 SourceError::Config(format!("table `{table}`: {e}"))
             })?;
+            let machine = self.machine(&meta.schema)?;
             info!(columns = meta.schema.columns.len(), partitioned = meta.schema.is_partitioned(), "source opened");
             let readers = machine.reader_count() as usize;
             Ok(Source {
