@@ -3,10 +3,10 @@
 
 mod common;
 
-use common::{Env, assert_exactly_once, row_batches, triples};
+use common::{Env, Row, assert_exactly_once, row_batches, triples};
 use maxc_driver::{DriverError, SourceBuilder, SourceSnapshot};
 
-type Row = (i64, Option<String>, String);
+
 
 async fn setup(env: &Env, table: &str) -> Vec<(i64, &'static str)> {
     env.create_partitioned(table).await;

@@ -14,6 +14,9 @@ use maxc_driver::transport::TransportConfig;
 use maxc_driver::{Committer, HyperTransport, SinkWriter, Transport};
 use maxc_mock::{MockConfig, MockServer, MockServerHandle};
 
+/// A row as `(id, name, ds)`.
+pub type Row = (i64, Option<String>, String);
+
 /// A running mock plus an unsigned client for its admin API.
 pub struct Env {
     pub server: MockServerHandle,
