@@ -34,6 +34,14 @@ pub enum DriverError {
     /// Arrow could not assemble rows.
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+    /// A SQL instance failed.
+    #[error("SQL instance {instance} failed: {message}")]
+    Sql {
+        /// The instance id.
+        instance: String,
+        /// The task's result text (the `ODPS-…` error).
+        message: String,
+    },
     /// The dimension table was closed (or its background task ended).
     #[error("the dimension table `{0}` is closed")]
     Closed(String),

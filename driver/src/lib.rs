@@ -20,11 +20,11 @@ pub mod transport;
 
 pub use clock::{SystemWallClock, WallClockSource};
 pub use error::DriverError;
-pub use pump::{Pump, Turn};
 pub use lookup::{LookupBuilder, LookupReader, LookupStatus, LookupTable, RefreshOutcome};
+pub use pump::{Pump, Turn};
 pub use sink::{Committer, SinkWriter};
 pub use source::{
-    Source, SourceBatch, SourceBuilder, SourceEnumerator, SourceEvent, SourceMachine,
-    SourceReader, SourceSnapshot, SourceStats,
+    Source, SourceBatch, SourceBuilder, SourceEnumerator, SourceEvent, SourceMachine, SourceReader,
+    SourceSnapshot, SourceStats,
 };
 pub use transport::{BoxFuture, HyperTransport, Transport, TransportConfig};

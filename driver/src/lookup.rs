@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use maxc_core::lookup::{
-    KeySpec, LookupCache, LookupError, LookupEvent, LookupKey, LookupMachine,
-    LookupMachineConfig, UtcOffset,
+    KeySpec, LookupCache, LookupError, LookupEvent, LookupKey, LookupMachine, LookupMachineConfig,
+    UtcOffset,
 };
 use maxc_core::options::LookupConfig;
 use maxc_core::partition::PartitionSpec;
@@ -283,7 +283,10 @@ async fn background<T: Transport + Clone>(
                     None
                 }
                 LookupEvent::ReloadPostponed { until } => {
-                    info!(until_unix_ms = until.unix_millis, "reload postponed by cacheReloadTimeBlackList");
+                    info!(
+                        until_unix_ms = until.unix_millis,
+                        "reload postponed by cacheReloadTimeBlackList"
+                    );
                     update(&mut |s| {
                         s.postponed += 1;
                         s.reload_due = Some(until);
@@ -422,7 +425,11 @@ impl LookupTable {
     /// Waits until a cache of at least `generation` serves, or `timeout` passes; returns
     /// the generation serving then.
     pub async fn wait_for_generation(&mut self, generation: u64, timeout: Duration) -> u64 {
-        let _ = tokio::time::timeout(timeout, self.cache.wait_for(|c| c.generation() >= generation)).await;
+        let _ = tokio::time::timeout(
+            timeout,
+            self.cache.wait_for(|c| c.generation() >= generation),
+        )
+        .await;
         self.generation()
     }
 
@@ -433,7 +440,8 @@ impl LookupTable {
         self.commands
             .send(Command::Refresh(tx))
             .map_err(|_| DriverError::Closed(self.table.clone()))?;
-        rx.await.map_err(|_| DriverError::Closed(self.table.clone()))
+        rx.await
+            .map_err(|_| DriverError::Closed(self.table.clone()))
     }
 
     /// Stops reloading (in-flight requests are dropped). Lookups through

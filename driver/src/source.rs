@@ -32,7 +32,8 @@ use maxc_core::options::SourceConfig;
 use maxc_core::partition::PartitionSpec;
 use maxc_core::source::{
     EnumeratorConfig, EnumeratorEvent, EnumeratorState, ReadPlan, ReaderConfig, ReaderEvent,
-    ReaderState, SessionLost, SourceError, Split, SplitEnumerator, SplitId, SplitReader, SplitSizing,
+    ReaderState, SessionLost, SourceError, Split, SplitEnumerator, SplitId, SplitReader,
+    SplitSizing,
 };
 use maxc_core::types::TableSchema;
 use tracing::{Instrument, debug, debug_span, info, info_span, warn};
@@ -208,13 +209,17 @@ impl SourceBuilder {
         let table = self.config.connection.table_name.clone();
         let span = info_span!("source_open", table = %table, readers = self.readers, restored = self.snapshot.is_some());
         async {
-            let meta = fetch_table(&transport, &api_context(&self.config.connection), &table).await?;
+            let meta =
+                fetch_table(&transport, &api_context(&self.config.connection), &table).await?;
             let columns = self.columns(&meta.schema);
-            let plan = ReadPlan::new(&meta.schema, Some(&columns)).map_err(|e| {
-                SourceError::Config(format!("table `{table}`: {e}"))
-            })?;
+            let plan = ReadPlan::new(&meta.schema, Some(&columns))
+                .map_err(|e| SourceError::Config(format!("table `{table}`: {e}")))?;
             let machine = self.machine(&meta.schema)?;
-            info!(columns = meta.schema.columns.len(), partitioned = meta.schema.is_partitioned(), "source opened");
+            info!(
+                columns = meta.schema.columns.len(),
+                partitioned = meta.schema.is_partitioned(),
+                "source opened"
+            );
             let readers = machine.reader_count() as usize;
             Ok(Source {
                 machine,
@@ -568,7 +573,8 @@ impl<T: Transport + Clone> SourceReader<T> {
     /// waits for a split or for `no_more_splits`. `Failed` comes back as an error.
     /// Cancel-safe.
     pub async fn next_event(&mut self) -> Result<Option<ReaderEvent>, DriverError> {
-        let span = debug_span!("source_reader", table = %self.table, reader = self.machine.reader());
+        let span =
+            debug_span!("source_reader", table = %self.table, reader = self.machine.reader());
         async {
             loop {
                 if let Some(e) = self.pump.next_event(&mut self.machine) {

@@ -34,23 +34,31 @@ fn builder(env: &Env, table: &str, extra: &[(&str, &str)]) -> LookupBuilder {
 async fn reloads_to_the_newest_partition_after_the_ttl() {
     let env = Env::start().await;
     env.create_partitioned("dim").await;
-    env.load("dim", "ds=20240101", row_batches(0, 100, 100)).await;
+    env.load("dim", "ds=20240101", row_batches(0, 100, 100))
+        .await;
     let table = builder(&env, "dim", &[("cacheTTLMs", "300")])
         .open()
         .await
         .unwrap();
     assert_eq!(table.generation(), 1);
-    assert_eq!(found(&table, 5), vec![(5, Some("n5".into()), "20240101".into())]);
+    assert_eq!(
+        found(&table, 5),
+        vec![(5, Some("n5".into()), "20240101".into())]
+    );
     assert_eq!(found(&table, 7), vec![(7, None, "20240101".into())]);
     assert!(found(&table, 1_005).is_empty());
     let first = table.cache();
     let reader = table.reader();
 
-    // A newer partition appears; a reload after the TTL switches to it.
-    env.load("dim", "ds=20240102", row_batches(1_000, 50, 50)).await;
+    // A newer partition appears; a reload after the TTL switches to it. (Reloads keep
+    // running while it is written: the partition exists, empty, from the upload session's
+    // creation until the commit, and a reload may load it empty in between, as the service
+    // does. So wait for its committed rows.)
+    env.load("dim", "ds=20240102", row_batches(1_000, 50, 50))
+        .await;
     tokio::time::timeout(Duration::from_secs(10), async {
-        while table.status().partitions.first().map(|p| p.to_string())
-            != Some("ds=20240102".into())
+        while table.status().partitions.first().map(|p| p.to_string()) != Some("ds=20240102".into())
+            || table.cache().row_count() != 50
         {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -94,7 +102,10 @@ async fn refresh_now_loads_the_newest_partition() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(table.wait_for_generation(2, Duration::from_secs(1)).await, 2);
+    assert_eq!(
+        table.wait_for_generation(2, Duration::from_secs(1)).await,
+        2
+    );
     assert!(found(&table, 3).is_empty());
     assert_eq!(found(&table, 105).len(), 1);
     let status = table.status();
@@ -109,11 +120,16 @@ async fn blacklist_postpones_a_refresh() {
     env.load("dim3", "ds=1", row_batches(0, 10, 10)).await;
     // The table's clock says 2024-05-01 14:10 Beijing time (06:10 UTC), inside the window.
     let may_first_utc = 1_714_521_600_000i64;
-    let clock = FixedWallClock(WallClock::from_unix_millis(may_first_utc + (6 * 60 + 10) * 60_000));
+    let clock = FixedWallClock(WallClock::from_unix_millis(
+        may_first_utc + (6 * 60 + 10) * 60_000,
+    ));
     let table = builder(
         &env,
         "dim3",
-        &[("cacheReloadTimeBlackList", "2024-05-01 14:00 -> 2024-05-01 15:00")],
+        &[(
+            "cacheReloadTimeBlackList",
+            "2024-05-01 14:00 -> 2024-05-01 15:00",
+        )],
     )
     .wall_clock(Arc::new(clock))
     .open()
@@ -121,7 +137,10 @@ async fn blacklist_postpones_a_refresh() {
     .unwrap();
     match table.refresh_now().await.unwrap() {
         RefreshOutcome::Postponed { until } => {
-            assert_eq!(until, WallClock::from_unix_millis(may_first_utc + 7 * 3_600_000));
+            assert_eq!(
+                until,
+                WallClock::from_unix_millis(may_first_utc + 7 * 3_600_000)
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -133,7 +152,8 @@ async fn blacklist_postpones_a_refresh() {
 async fn row_limit_fails_with_the_connector_message() {
     let env = Env::start().await;
     env.create_partitioned("big").await;
-    env.load("big", "ds=20240101", row_batches(0, 100, 100)).await;
+    env.load("big", "ds=20240101", row_batches(0, 100, 100))
+        .await;
     let err = builder(&env, "big", &[("cacheSize", "50")])
         .open()
         .await
@@ -161,7 +181,10 @@ async fn max_load_retries() {
         .await
         .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("failed 1 times") && text.contains("refused"), "{text}");
+    assert!(
+        text.contains("failed 1 times") && text.contains("refused"),
+        "{text}"
+    );
     // One retry allowed: the second attempt loads.
     env.fault(refuse_once).await;
     let table = builder(&env, "flaky", &[("maxLoadRetries", "1")])
@@ -191,6 +214,12 @@ async fn non_unique_keys_through_open() {
         .await
         .unwrap();
     assert_eq!(table.get(&LookupKey::single(12i64)).len(), 2);
-    assert_eq!(table.get_batch(&LookupKey::single(12i64)).unwrap().num_rows(), 2);
+    assert_eq!(
+        table
+            .get_batch(&LookupKey::single(12i64))
+            .unwrap()
+            .num_rows(),
+        2
+    );
     assert!(table.get(&LookupKey::single(30i64)).is_empty());
 }

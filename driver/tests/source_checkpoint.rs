@@ -6,8 +6,6 @@ mod common;
 use common::{Env, Row, assert_exactly_once, row_batches, triples};
 use maxc_driver::{DriverError, SourceBuilder, SourceSnapshot};
 
-
-
 async fn setup(env: &Env, table: &str) -> Vec<(i64, &'static str)> {
     env.create_partitioned(table).await;
     let mut expected = Vec::new();
@@ -94,9 +92,12 @@ async fn chained_restores_and_more_readers_after_restore() {
         .await
         .unwrap();
     // Restore with more readers (scale up), read some more, checkpoint again.
-    let (more, snap) = read(builder(&env, "t_chain", extra, 4).restore(snap.unwrap()), Some(9))
-        .await
-        .unwrap();
+    let (more, snap) = read(
+        builder(&env, "t_chain", extra, 4).restore(snap.unwrap()),
+        Some(9),
+    )
+    .await
+    .unwrap();
     rows.extend(more);
     let snap = snap.unwrap();
     assert_eq!(snap.readers.len(), 4);

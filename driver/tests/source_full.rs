@@ -66,7 +66,10 @@ async fn dynamic_assignment_record_path_with_zlib() {
     let expected = three_partitions(&env, "t_dyn").await;
     let opts = env.options(
         "t_dyn",
-        &[("dynamicLoadBalance", "true"), ("compressAlgorithm", "ZLIB")],
+        &[
+            ("dynamicLoadBalance", "true"),
+            ("compressAlgorithm", "ZLIB"),
+        ],
     );
     let builder = SourceBuilder::from_options(&opts)
         .unwrap()
@@ -145,8 +148,27 @@ async fn projection_and_single_partition() {
 #[tokio::test]
 async fn non_partitioned_table_through_open_and_typed_builder() {
     let env = Env::start().await;
-    env.sql("CREATE TABLE plain (id bigint, name string)").await;
     let opts = env.options("plain", &[]);
+    // DDL through a signed SQL instance (`run_sql`), as against the real service.
+    let config = maxc_core::options::SourceConfig::from_options(&opts)
+        .unwrap()
+        .config;
+    let transport = maxc_driver::connect::tcp_transport(&config.connection);
+    let ctx = maxc_driver::connect::api_context(&config.connection);
+    maxc_driver::connect::run_sql(
+        &transport,
+        &ctx,
+        "CREATE TABLE plain (id bigint, name string)",
+    )
+    .await
+    .unwrap();
+    let err = maxc_driver::connect::run_sql(&transport, &ctx, "CREATE TABLE plain (id bigint)")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, DriverError::Sql { message, .. } if message.contains("ODPS-")),
+        "{err}"
+    );
     // Load through the sink without a partition.
     {
         let mut w = maxc_driver::SinkWriter::open(&opts).await.unwrap();
@@ -190,7 +212,10 @@ async fn configuration_errors_are_typed() {
     let env = Env::start().await;
     three_partitions(&env, "t_err").await;
     // maxPartitionCount below the matches.
-    let opts = env.options("t_err", &[("partition", "ds=*"), ("maxPartitionCount", "2")]);
+    let opts = env.options(
+        "t_err",
+        &[("partition", "ds=*"), ("maxPartitionCount", "2")],
+    );
     let mut source = Source::open(&opts).await.unwrap();
     let err = source.next_batch().await.unwrap_err();
     assert!(

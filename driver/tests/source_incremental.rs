@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Env, Row, assert_exactly_once, row_batches, triples};
@@ -38,13 +37,18 @@ async fn read_rows<T: maxc_driver::Transport + Clone>(
 
 #[tokio::test]
 async fn picks_up_a_partition_created_while_it_runs() {
-    let env = Arc::new(Env::start().await);
+    let env = Env::start().await;
     env.create_partitioned("inc").await;
-    env.load("inc", "ds=20240101", row_batches(0, 500, 500)).await;
-    env.load("inc", "ds=20240102", row_batches(1_000, 800, 400)).await;
+    env.load("inc", "ds=20240101", row_batches(0, 500, 500))
+        .await;
+    env.load("inc", "ds=20240102", row_batches(1_000, 800, 400))
+        .await;
     let opts = env.options(
         "inc",
-        &[("startPartition", "ds=20240102"), ("subscribeIntervalInSec", "1")],
+        &[
+            ("startPartition", "ds=20240102"),
+            ("subscribeIntervalInSec", "1"),
+        ],
     );
     let mut source = SourceBuilder::from_options(&opts)
         .unwrap()
@@ -52,20 +56,26 @@ async fn picks_up_a_partition_created_while_it_runs() {
         .open()
         .await
         .unwrap();
-    // While the source runs, another writer creates two partitions: one after the start
-    // (read) and one before it (never read).
-    let loader = {
-        let env = env.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            env.load("inc", "ds=20240103", row_batches(2_000, 300, 300)).await;
-            env.load("inc", "ds=20231231", row_batches(9_000, 50, 50)).await;
-        })
-    };
     let mut rows = read_rows(&mut source, 800).await;
+    // Let a listing or two run and find nothing new.
+    let more = tokio::time::timeout(Duration::from_millis(1_500), source.next_batch()).await;
+    assert!(more.is_err(), "no more rows yet: {more:?}");
+    // While the source is open, another writer creates two partitions: one after the start
+    // (read) and one before it (never read). A partition exists (empty) from its upload
+    // session's creation until the commit, and a listing in between would read it empty
+    // (the connector's documented behaviour: write a partition completely before a source
+    // can see it). So the source is not polled while they are written, and no request of it
+    // is in flight: its next listing, already due, sees them committed.
+    while source.machine().in_flight() > 0 {
+        let r = tokio::time::timeout(Duration::from_millis(20), source.next_batch()).await;
+        assert!(r.is_err(), "no rows expected: {r:?}");
+    }
+    env.load("inc", "ds=20240103", row_batches(2_000, 300, 300))
+        .await;
+    env.load("inc", "ds=20231231", row_batches(9_000, 50, 50))
+        .await;
     let rest = 1_100 - rows.len();
     rows.extend(read_rows(&mut source, rest).await);
-    loader.await.unwrap();
     let mut expected: Vec<(i64, &str)> = (1_000..1_800).map(|i| (i, "20240102")).collect();
     expected.extend((2_000..2_300).map(|i| (i, "20240103")));
     assert_exactly_once(&rows, &expected);
@@ -84,7 +94,11 @@ async fn picks_up_a_partition_created_while_it_runs() {
 
 /// Two partitions after the start: reads part of `ds=2`, checkpoints, and returns the rows
 /// read, the snapshot and the session of `ds=2`.
-async fn checkpoint_mid_partition(env: &Env, table: &str, op: &str) -> (Vec<Row>, SourceSnapshot, String) {
+async fn checkpoint_mid_partition(
+    env: &Env,
+    table: &str,
+    op: &str,
+) -> (Vec<Row>, SourceSnapshot, String) {
     env.create_partitioned(table).await;
     env.load(table, "ds=2", row_batches(0, 1_000, 1_000)).await;
     env.load(table, "ds=3", row_batches(5_000, 600, 600)).await;
@@ -127,7 +141,11 @@ async fn skip_drops_an_expired_partition_on_restore() {
     let (mut rows, snap, session) = checkpoint_mid_partition(&env, "skip_t", "SKIP").await;
     let read_before = rows.len();
     env.expire_session(&session).await;
-    let mut source = builder(&env, "skip_t", "SKIP").restore(snap).open().await.unwrap();
+    let mut source = builder(&env, "skip_t", "SKIP")
+        .restore(snap)
+        .open()
+        .await
+        .unwrap();
     rows.extend(read_rows(&mut source, 600).await);
     // ds=2 keeps the rows read before the checkpoint; the rest of it is dropped.
     let mut expected: Vec<(i64, &str)> = (0..read_before as i64).map(|i| (i, "2")).collect();
@@ -147,7 +165,11 @@ async fn none_fails_naming_the_partition_on_restore() {
     let env = Env::start().await;
     let (_, snap, session) = checkpoint_mid_partition(&env, "none_t", "NONE").await;
     env.expire_session(&session).await;
-    let mut source = builder(&env, "none_t", "NONE").restore(snap).open().await.unwrap();
+    let mut source = builder(&env, "none_t", "NONE")
+        .restore(snap)
+        .open()
+        .await
+        .unwrap();
     let err = tokio::time::timeout(WAIT, async {
         loop {
             match source.next_batch().await {
@@ -170,8 +192,10 @@ async fn none_fails_naming_the_partition_on_restore() {
 async fn skip_while_running_when_the_session_expires_mid_read() {
     let env = Env::start().await;
     env.create_partitioned("live_t").await;
-    env.load("live_t", "ds=2", row_batches(0, 1_000, 1_000)).await;
-    env.load("live_t", "ds=3", row_batches(5_000, 600, 600)).await;
+    env.load("live_t", "ds=2", row_batches(0, 1_000, 1_000))
+        .await;
+    env.load("live_t", "ds=3", row_batches(5_000, 600, 600))
+        .await;
     // The third data request of ds=2 finds its session expired.
     env.fault(serde_json::json!({
         "operation": "read_data", "partition": "ds=2", "nth": 3,
@@ -190,7 +214,8 @@ async fn skip_while_running_when_the_session_expires_mid_read() {
 async fn a_full_source_fails_when_its_session_expires() {
     let env = Env::start().await;
     env.create_partitioned("full_t").await;
-    env.load("full_t", "ds=2", row_batches(0, 1_000, 1_000)).await;
+    env.load("full_t", "ds=2", row_batches(0, 1_000, 1_000))
+        .await;
     env.fault(serde_json::json!({
         "operation": "read_data", "nth": 2, "effect": {"type": "expire_session"}
     }))
@@ -212,5 +237,8 @@ async fn a_full_source_fails_when_its_session_expires() {
     };
     assert_eq!(rows, 100);
     let text = err.to_string();
-    assert!(text.contains("partition ds=2") && text.contains("Restart the job"), "{text}");
+    assert!(
+        text.contains("partition ds=2") && text.contains("Restart the job"),
+        "{text}"
+    );
 }

@@ -71,7 +71,8 @@ impl SourceMachineConfig {
     ) -> Result<Self, SourceError> {
         let mut enumerator = EnumeratorConfig::from_source_config(config, readers, user_agent)?;
         enumerator.projection = projection.clone();
-        let mut reader = ReaderConfig::from_source_config(config, TableSchema::default(), user_agent);
+        let mut reader =
+            ReaderConfig::from_source_config(config, TableSchema::default(), user_agent);
         reader.projection = projection;
         Ok(Self { enumerator, reader })
     }
@@ -315,7 +316,12 @@ impl SourceMachine {
         self.events.push_back(SourceEvent::Failed(error));
     }
 
-    fn route_out(&mut self, who: Who, inner: Token, request: maxc_core::http::Request) -> Output<SourceEvent> {
+    fn route_out(
+        &mut self,
+        who: Who,
+        inner: Token,
+        request: maxc_core::http::Request,
+    ) -> Output<SourceEvent> {
         let token = self.tokens.next_token();
         self.routes.insert(token, (who, inner));
         Output::Send { token, request }
@@ -519,7 +525,11 @@ impl SourceMachine {
             Slot::Ready(r) => r.next_deadline(),
             Slot::Waiting { .. } => None,
         });
-        self.enumerator.next_deadline().into_iter().chain(readers).min()
+        self.enumerator
+            .next_deadline()
+            .into_iter()
+            .chain(readers)
+            .min()
     }
 
     /// Readers that hold at least one split (for inspection).

@@ -88,9 +88,7 @@ impl Env {
 
     /// Adds a fault rule (JSON as `POST /_maxc/faults` takes it).
     pub async fn fault(&self, rule: serde_json::Value) {
-        let r = self
-            .admin(Method::Post, "/faults", &rule.to_string())
-            .await;
+        let r = self.admin(Method::Post, "/faults", &rule.to_string()).await;
         assert!(r.is_success(), "fault rule: HTTP {}", r.status);
     }
 
@@ -153,15 +151,21 @@ pub fn triples(batch: &RecordBatch) -> Vec<(i64, Option<String>, String)> {
         .expect("id column")
         .as_primitive::<Int64Type>()
         .clone();
-    let name = batch.column_by_name("name").map(|c| c.as_string::<i32>().clone());
-    let ds = batch.column_by_name("ds").map(|c| c.as_string::<i32>().clone());
+    let name = batch
+        .column_by_name("name")
+        .map(|c| c.as_string::<i32>().clone());
+    let ds = batch
+        .column_by_name("ds")
+        .map(|c| c.as_string::<i32>().clone());
     (0..batch.num_rows())
         .map(|i| {
             (
                 id.value(i),
                 name.as_ref()
                     .and_then(|c| (!c.is_null(i)).then(|| c.value(i).to_string())),
-                ds.as_ref().map(|c| c.value(i).to_string()).unwrap_or_default(),
+                ds.as_ref()
+                    .map(|c| c.value(i).to_string())
+                    .unwrap_or_default(),
             )
         })
         .collect()
@@ -183,9 +187,17 @@ pub fn assert_exactly_once(rows: &[(i64, Option<String>, String)], expected: &[(
     let dupes: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).take(5).collect();
     assert!(dupes.is_empty(), "duplicated ids: {dupes:?}");
     let want: BTreeMap<i64, &str> = expected.iter().copied().collect();
-    let missing: Vec<_> = want.keys().filter(|k| !counts.contains_key(k)).take(5).collect();
+    let missing: Vec<_> = want
+        .keys()
+        .filter(|k| !counts.contains_key(k))
+        .take(5)
+        .collect();
     assert!(missing.is_empty(), "missing ids (first 5): {missing:?}");
-    let extra: Vec<_> = counts.keys().filter(|k| !want.contains_key(k)).take(5).collect();
+    let extra: Vec<_> = counts
+        .keys()
+        .filter(|k| !want.contains_key(k))
+        .take(5)
+        .collect();
     assert!(extra.is_empty(), "unexpected ids (first 5): {extra:?}");
     for (id, name, ds) in rows {
         let expected_name = (id % 7 != 0).then(|| format!("n{id}"));

@@ -395,7 +395,10 @@ fn requested_reload_runs_now_but_respects_the_blacklist() {
     // Long before the TTL: the reload starts at the next poll.
     h.now = ms(5_000);
     assert!(h.m.request_reload(h.now));
-    assert_eq!(h.m.reload_due(), Some(bj(2024, 1, 1, 10, 0).saturating_add(Duration::from_secs(5))));
+    assert_eq!(
+        h.m.reload_due(),
+        Some(bj(2024, 1, 1, 10, 0).saturating_add(Duration::from_secs(5)))
+    );
     h.drain();
     assert_eq!(h.take(), vec![LookupEvent::ReloadStarted]);
     // Not while a load runs.
