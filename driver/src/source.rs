@@ -18,7 +18,10 @@
 //!   the table in `maxc_core::source` says (`Assign` → [`SourceReader::add_split`],
 //!   `SplitFinished` → [`SourceEnumerator::split_finished`], …). Each piece's
 //!   `next_event().await` is cancel-safe, so it can sit in a `tokio::select!` next to the
-//!   engine's channels.
+//!   engine's channels. Keep routing reader reports to the enumerator until every reader has
+//!   finished: a reader asking for a split after the enumerator's `Finished` still needs the
+//!   `NoMoreSplits` the enumerator answers with (`driver/tests/source_parallel.rs` is a
+//!   complete example).
 //!
 //! Options come from a `WITH (...)` option map ([`SourceBuilder::from_options`]) or the typed
 //! builder (`SourceConfig::builder(...)`, then [`Source::builder`]). The number of readers (the

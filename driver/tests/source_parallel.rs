@@ -19,6 +19,8 @@ enum FromReader {
     Finished(SplitId),
     Need(u32),
     Lost(SessionLost),
+    /// The reader read everything it will ever get.
+    Done,
 }
 
 async fn reader_task(
@@ -46,7 +48,10 @@ async fn reader_task(
             Some(ReaderEvent::SessionLost(lost)) => {
                 let _ = outbox.send(FromReader::Lost(lost));
             }
-            Some(ReaderEvent::Finished) => return Ok(rows),
+            Some(ReaderEvent::Finished) => {
+                let _ = outbox.send(FromReader::Done);
+                return Ok(rows);
+            }
             Some(ReaderEvent::Failed(e)) => return Err(e.into()),
             None => match inbox.recv().await {
                 Some(msg) => apply(&mut reader, msg),
@@ -63,13 +68,17 @@ async fn run(config: SourceConfig, readers: u32) -> Vec<Row> {
     let (from_tx, mut from_rx) = mpsc::unbounded_channel();
     let mut to_readers: Vec<mpsc::UnboundedSender<ToReader>> = Vec::new();
     let mut tasks = Vec::new();
-    let mut finished = false;
-    let handle = |enumerator: &mut SourceEnumerator, msg: FromReader| match msg {
+    let mut enumerator_finished = false;
+    let mut readers_done = 0;
+    let handle = |enumerator: &mut SourceEnumerator, done: &mut u32, msg: FromReader| match msg {
         FromReader::Finished(s) => enumerator.split_finished(s),
         FromReader::Need(r) => enumerator.request_split(r),
         FromReader::Lost(l) => enumerator.session_lost(l),
+        FromReader::Done => *done += 1,
     };
-    while !finished {
+    // The enumerator keeps routing until every reader is done: a reader that asks for a
+    // split after the enumerator finished still needs its `NoMoreSplits`.
+    while readers_done < readers {
         tokio::select! {
             ev = enumerator.next_event() => match ev.unwrap() {
                 Some(EnumeratorEvent::TableDescribed { schema }) => {
@@ -90,21 +99,31 @@ async fn run(config: SourceConfig, readers: u32) -> Vec<Row> {
                 Some(EnumeratorEvent::NoMoreSplits { reader }) => {
                     to_readers[reader as usize].send(ToReader::NoMore).unwrap();
                 }
-                Some(EnumeratorEvent::Finished) => finished = true,
+                Some(EnumeratorEvent::Finished) => enumerator_finished = true,
                 Some(_) => {}
                 None => {
                     // Idle until a reader reports.
                     let msg = from_rx.recv().await.expect("readers are running");
-                    handle(&mut enumerator, msg);
+                    handle(&mut enumerator, &mut readers_done, msg);
                 }
             },
-            msg = from_rx.recv() => handle(&mut enumerator, msg.expect("readers are running")),
+            msg = from_rx.recv() => handle(
+                &mut enumerator, &mut readers_done, msg.expect("readers are running"),
+            ),
         }
     }
-    // The enumerator is done; readers still answer NeedSplit with NoMoreSplits from it.
+    // Its last events (`Finished` after the final `NoMoreSplits`) may still be queued.
+    while let Some(e) = enumerator.next_event().await.unwrap() {
+        enumerator_finished |= e == EnumeratorEvent::Finished;
+    }
+    assert!(enumerator_finished);
+    assert!(enumerator.machine().is_finished());
     let mut rows = Vec::new();
     for (i, t) in tasks.into_iter().enumerate() {
-        let r = t.await.unwrap().unwrap_or_else(|e| panic!("reader {i}: {e}"));
+        let r = t
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("reader {i}: {e}"));
         assert!(!r.is_empty(), "reader {i} read something");
         rows.extend(r);
     }
@@ -116,7 +135,12 @@ async fn enumerator_and_reader_tasks_read_every_row_once() {
     let env = Env::start().await;
     env.create_partitioned("par").await;
     let mut expected = Vec::new();
-    for (spec, start) in [("ds=a", 0i64), ("ds=b", 10_000), ("ds=c", 20_000), ("ds=d", 30_000)] {
+    for (spec, start) in [
+        ("ds=a", 0i64),
+        ("ds=b", 10_000),
+        ("ds=c", 20_000),
+        ("ds=d", 30_000),
+    ] {
         env.load("par", spec, row_batches(start, 1_200, 600)).await;
         expected.extend((start..start + 1_200).map(|i| (i, &spec[3..])));
     }

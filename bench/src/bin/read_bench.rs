@@ -100,7 +100,12 @@ fn start_mock(path: &PathBuf) -> Result<Mock, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("starting {}: {e} (build it with cargo build --release -p maxc-mock)", path.display()))?;
+        .map_err(|e| {
+            format!(
+                "starting {}: {e} (build it with cargo build --release -p maxc-mock)",
+                path.display()
+            )
+        })?;
     let stdout = child.stdout.take().ok_or("no stdout of the mock")?;
     let mut settings = HashMap::new();
     for line in BufReader::new(stdout).lines() {
@@ -228,16 +233,25 @@ fn pyodps_read(args: &Args, mock: &Mock, mode: &str) -> Result<Measured, String>
         .args(["--table", TABLE, "--partition", PARTITION, "--mode", mode])
         .args(["--runs", &args.runs.to_string()])
         .output()
-        .map_err(|e| format!("running {}: {e} (run bash bench/peer/setup-venv.sh)", args.python.display()))?;
+        .map_err(|e| {
+            format!(
+                "running {}: {e} (run bash bench/peer/setup-venv.sh)",
+                args.python.display()
+            )
+        })?;
     if !out.status.success() {
         return Err(format!(
             "pyodps_read.py --mode {mode} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("pyodps_read.py output: {e}"))?;
-    let num = |k: &str| v.get(k).and_then(|x| x.as_f64()).ok_or(format!("no {k} in {v}"));
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("pyodps_read.py output: {e}"))?;
+    let num = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_f64())
+            .ok_or(format!("no {k} in {v}"))
+    };
     Ok(Measured {
         rows: num("rows")? as u64,
         id_sum: v
@@ -264,15 +278,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let want_sum: i128 = (0..args.rows as i128).sum();
 
     let cases: Vec<(&str, Vec<(&str, &str)>, u32)> = vec![
-        ("maxc record, RAW, 1 reader", vec![("compressAlgorithm", "RAW")], 1),
-        ("maxc record, SNAPPY, 1 reader", vec![("compressAlgorithm", "SNAPPY")], 1),
-        ("maxc Arrow, uncompressed, 1 reader", vec![("useArrow", "true")], 1),
+        (
+            "maxc record, RAW, 1 reader",
+            vec![("compressAlgorithm", "RAW")],
+            1,
+        ),
+        (
+            "maxc record, SNAPPY, 1 reader",
+            vec![("compressAlgorithm", "SNAPPY")],
+            1,
+        ),
+        (
+            "maxc Arrow, uncompressed, 1 reader",
+            vec![("useArrow", "true")],
+            1,
+        ),
         (
             "maxc Arrow, ZSTD, 1 reader",
             vec![("useArrow", "true"), ("compressCodec", "ZSTD")],
             1,
         ),
-        ("maxc record, RAW, 2 readers", vec![("compressAlgorithm", "RAW")], 2),
+        (
+            "maxc record, RAW, 2 readers",
+            vec![("compressAlgorithm", "RAW")],
+            2,
+        ),
         (
             // ~77 estimated bytes per row: two splits of 1 M rows.
             "maxc Arrow, uncompressed, 2 readers",
@@ -319,7 +349,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    println!("| reader | rows | wall time (best of {}) | rows/s |", args.runs);
+    println!(
+        "| reader | rows | wall time (best of {}) | rows/s |",
+        args.runs
+    );
     println!("|---|---:|---:|---:|");
     for (name, m) in &results {
         println!(
