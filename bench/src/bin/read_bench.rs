@@ -39,6 +39,9 @@ use maxc_bench::codec_batches;
 use maxc_driver::connect::{api_context, run_sql, tcp_transport};
 use maxc_driver::{Committer, SinkWriter, SourceBuilder};
 
+/// A maxc measurement: name, extra options, readers.
+type Case = (&'static str, Vec<(&'static str, &'static str)>, u32);
+
 const TABLE: &str = "bench_read";
 const PARTITION: &str = "ds=20240101";
 
@@ -277,7 +280,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let want_rows = args.rows as u64;
     let want_sum: i128 = (0..args.rows as i128).sum();
 
-    let cases: Vec<(&str, Vec<(&str, &str)>, u32)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "maxc record, RAW, 1 reader",
             vec![("compressAlgorithm", "RAW")],
