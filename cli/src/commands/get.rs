@@ -6,7 +6,8 @@ use std::io::{self, BufWriter, Write};
 use arrow_array::RecordBatch;
 use arrow_schema::ArrowError;
 use maxc_core::options::SourceMode;
-use maxc_driver::SourceBuilder;
+use maxc_core::source::SourceError;
+use maxc_driver::{DriverError, SourceBuilder};
 
 use super::warn;
 use crate::args::GetArgs;
@@ -57,8 +58,17 @@ pub async fn run(args: GetArgs, env: &dyn Env) -> Result<(), CliError> {
     let mut rows: u64 = 0;
     let limit = args.limit.unwrap_or(u64::MAX);
     while rows < limit {
-        let Some(batch) = source.next_batch().await? else {
-            break;
+        let batch = match source.next_batch().await {
+            Ok(Some(b)) => b,
+            Ok(None) => break,
+            // Every partition of a table that has none: no rows.
+            Err(DriverError::Source(e))
+                if args.partition.is_none()
+                    && matches!(e.as_ref(), SourceError::PartitionNotFound { pattern, .. } if pattern.is_empty()) =>
+            {
+                break;
+            }
+            Err(e) => return Err(e.into()),
         };
         let take = (limit - rows).min(batch.num_rows() as u64) as usize;
         let batch = if take < batch.num_rows() {

@@ -9,12 +9,41 @@ use arrow_json::ReaderBuilder;
 use arrow_schema::{ArrowError, Schema, SchemaRef};
 
 use super::text::check_readable;
-use super::{BATCH_ROWS, Chunk, DataError, Format, Lines, Target, assemble};
+use super::{BATCH_ROWS, Chunk, DataError, Format, Lines, Target, assemble, offset_type, relabel};
 
 /// Decodes complete JSON documents (one row each) against `schema`. On failure returns the
 /// index of the first row that fails on its own, with the decoder's error. `strict`: keys
 /// that are not fields are errors.
+///
+/// Time zones named `UTC` are decoded as `+00:00` (the decoder only knows offsets) and
+/// relabelled.
 pub fn decode_rows(
+    schema: SchemaRef,
+    rows: &[&[u8]],
+    strict: bool,
+) -> Result<RecordBatch, (usize, ArrowError)> {
+    let decode_schema: SchemaRef = Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_data_type(offset_type(f.data_type())))
+            .collect::<Vec<_>>(),
+    ));
+    let decoded = decode_located(decode_schema, rows, strict)?;
+    if decoded.schema() == schema {
+        return Ok(decoded);
+    }
+    let columns = decoded
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(a, f)| relabel(a.clone(), f.data_type()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| (0, e))?;
+    RecordBatch::try_new(schema, columns).map_err(|e| (0, e))
+}
+
+fn decode_located(
     schema: SchemaRef,
     rows: &[&[u8]],
     strict: bool,

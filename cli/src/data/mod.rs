@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::{Field, Schema, SchemaRef};
+use arrow_schema::{ArrowError, DataType, Field, FieldRef, Schema, SchemaRef};
 use maxc_core::types::{OdpsType, TableSchema};
 
 pub mod csv_in;
@@ -156,6 +156,33 @@ pub fn shown(value: &str) -> String {
         format!("{head}…")
     } else {
         head
+    }
+}
+
+/// The offset spelling of UTC, which formatting understands without a time zone database.
+const UTC_OFFSET: &str = "+00:00";
+
+/// `t` with every `UTC` time zone (at any depth) spelled as `+00:00`.
+pub fn offset_type(t: &DataType) -> DataType {
+    let field = |f: &FieldRef| -> FieldRef { Arc::new(f.as_ref().clone().with_data_type(offset_type(f.data_type()))) };
+    match t {
+        DataType::Timestamp(unit, Some(tz)) if tz.eq_ignore_ascii_case("UTC") => {
+            DataType::Timestamp(*unit, Some(UTC_OFFSET.into()))
+        }
+        DataType::List(f) => DataType::List(field(f)),
+        DataType::LargeList(f) => DataType::LargeList(field(f)),
+        DataType::Map(f, sorted) => DataType::Map(field(f), *sorted),
+        DataType::Struct(fs) => DataType::Struct(fs.iter().map(field).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `array` relabelled to `to` when its type is the [`offset_type`] of `to`.
+pub fn relabel(array: ArrayRef, to: &DataType) -> Result<ArrayRef, ArrowError> {
+    if array.data_type() == to {
+        Ok(array)
+    } else {
+        arrow_cast::cast(array.as_ref(), to)
     }
 }
 

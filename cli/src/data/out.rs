@@ -10,7 +10,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_json::writer::{EncoderOptions, LineDelimited, make_encoder};
 use arrow_schema::{ArrowError, DataType, Field, FieldRef, Schema, SchemaRef};
 
-use super::Format;
+use super::{Format, offset_type};
 
 /// Writes batches in one format.
 pub enum BatchWriter<W: Write> {
@@ -35,9 +35,10 @@ impl<W: Write> BatchWriter<W> {
 
     /// Writes `batch`.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
+        let batch = utc_as_offset(batch)?;
         match self {
-            BatchWriter::Csv(w) => w.write(&csv_ready(batch)?),
-            BatchWriter::Json(w) => w.write(batch),
+            BatchWriter::Csv(w) => w.write(&csv_ready(&batch)?),
+            BatchWriter::Json(w) => w.write(&batch),
         }
     }
 
@@ -51,6 +52,32 @@ impl<W: Write> BatchWriter<W> {
             }
         }
     }
+}
+
+/// The batch with `UTC` timestamps relabelled `+00:00` (the same instants): Arrow's formatter
+/// only knows offset time zones.
+pub fn utc_as_offset(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let schema = batch.schema();
+    let types: Vec<DataType> = schema
+        .fields()
+        .iter()
+        .map(|f| offset_type(f.data_type()))
+        .collect();
+    if schema.fields().iter().zip(&types).all(|(f, t)| f.data_type() == t) {
+        return Ok(batch.clone());
+    }
+    let mut fields: Vec<FieldRef> = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for ((f, a), t) in schema.fields().iter().zip(batch.columns()).zip(types) {
+        if f.data_type() == &t {
+            fields.push(f.clone());
+            columns.push(a.clone());
+        } else {
+            columns.push(arrow_cast::cast(a.as_ref(), &t)?);
+            fields.push(Arc::new(f.as_ref().clone().with_data_type(t)));
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)) as SchemaRef, columns)
 }
 
 fn is_nested(t: &DataType) -> bool {

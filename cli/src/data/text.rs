@@ -16,11 +16,11 @@ use std::sync::Arc;
 use arrow_array::builder::BinaryBuilder;
 use arrow_array::{Array, ArrayRef, StringArray};
 use arrow_cast::{CastOptions, cast_with_options};
-use arrow_schema::Schema;
+use arrow_schema::{DataType, Schema};
 use maxc_core::types::OdpsType;
 
 use super::json_in::decode_rows;
-use super::{DataError, Format, Lines, TargetColumn, shown};
+use super::{DataError, Format, Lines, TargetColumn, offset_type, relabel, shown};
 
 /// Converts the text column `text` to `col`'s type; the first bad value is an error naming
 /// its line.
@@ -56,7 +56,19 @@ fn cast_column(
     text: &StringArray,
     lines: &Lines,
 ) -> Result<ArrayRef, DataError> {
+    // Instants are parsed with the offset spelling of UTC, then carry the column's time zone
+    // name (parsing the name itself would need a time zone database).
     let to = col.ty.to_arrow();
+    let out = cast_text(col, text, lines, &offset_type(&to))?;
+    relabel(out, &to).map_err(|e| DataError::Read(format!("column `{}`: {e}", col.name)))
+}
+
+fn cast_text(
+    col: &TargetColumn,
+    text: &StringArray,
+    lines: &Lines,
+    to: &DataType,
+) -> Result<ArrayRef, DataError> {
     let options = CastOptions {
         safe: true,
         ..CastOptions::default()
@@ -64,7 +76,7 @@ fn cast_column(
     let located = |row: usize, reason: String| {
         bad_value(col, lines.line(row), text.value(row), reason)
     };
-    match cast_with_options(text, &to, &options) {
+    match cast_with_options(text, to, &options) {
         Ok(out) => {
             // A value that did not parse comes back as NULL.
             if out.null_count() > text.null_count()
@@ -78,7 +90,7 @@ fn cast_column(
             // Find the value that fails on its own.
             for row in (0..text.len()).filter(|&i| text.is_valid(i)) {
                 let one = text.slice(row, 1);
-                match cast_with_options(&one, &to, &options) {
+                match cast_with_options(&one, to, &options) {
                     Ok(a) if a.is_valid(0) => {}
                     Ok(_) => return Err(located(row, String::new())),
                     Err(e) => return Err(located(row, e.to_string())),
