@@ -139,11 +139,14 @@ impl<R: BufRead> JsonReader<R> {
             if buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
+            while buf.last().is_some_and(|b| matches!(b, b'\n' | b'\r')) {
+                buf.pop();
+            }
             if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&buf) {
                 return Err(DataError::Syntax {
                     line: Some(self.line),
                     format: Format::Json,
-                    reason: e.to_string(),
+                    reason: syntax_reason(&e),
                 });
             }
             docs.push(buf);
@@ -154,29 +157,42 @@ impl<R: BufRead> JsonReader<R> {
         }
         let refs: Vec<&[u8]> = docs.iter().map(Vec::as_slice).collect();
         let lines = Lines::Each(lines);
-        let batch = decode_rows(self.schema.clone(), &refs, true).map_err(|(row, e)| {
-            DataError::Syntax {
-                line: Some(lines.line(row)),
-                format: Format::Json,
-                reason: describe(&e, &self.target),
-            }
-        })?;
+        let batch = decode_rows(self.schema.clone(), &refs, true)
+            .map_err(|(row, e)| decode_error(lines.line(row), &e, &self.target))?;
         let rows = batch.num_rows();
         let arrays = batch.columns().iter().cloned().map(Some).collect();
         assemble(&self.target, arrays, rows, lines).map(Some)
     }
 }
 
-/// The decoder's error in words for the user.
-fn describe(e: &ArrowError, target: &Target) -> String {
+/// serde's message, with the position as a column of the line.
+fn syntax_reason(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&position) {
+        Some(head) => format!("{head} (column {})", e.column()),
+        None => text,
+    }
+}
+
+/// The decoder's error on `line` as a [`DataError`].
+fn decode_error(line: u64, e: &ArrowError, target: &Target) -> DataError {
     let text = match e {
         ArrowError::JsonError(m) | ArrowError::ParseError(m) => m.clone(),
         other => other.to_string(),
     };
-    if text.contains("missing from schema") {
-        format!("{text} (columns: {})", target.names())
-    } else {
-        text
+    // Strict mode names a key that is not a column as "column 'k' missing from schema".
+    let unknown = text
+        .strip_prefix("column '")
+        .and_then(|rest| rest.strip_suffix("' missing from schema"));
+    match unknown {
+        Some(column) => DataError::UnknownColumn {
+            line,
+            column: column.to_string(),
+            table: target.table.clone(),
+            expected: target.names(),
+        },
+        None => DataError::Decode { line, reason: text },
     }
 }
 

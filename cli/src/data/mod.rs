@@ -8,6 +8,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Field, FieldRef, Schema, SchemaRef};
 use maxc_core::types::{OdpsType, TableSchema};
@@ -127,6 +128,14 @@ pub enum DataError {
         ty: String,
         /// The format.
         format: Format,
+    },
+    /// A JSON line whose values do not fit the columns.
+    #[error("line {line}: {reason}")]
+    Decode {
+        /// The line.
+        line: u64,
+        /// The decoder's message (names the field and the value).
+        reason: String,
     },
     /// Rows the table refused, without a row to point at.
     #[error("the table refused the rows: {0}")]
@@ -333,6 +342,36 @@ pub fn check_nulls(col: &TargetColumn, array: &dyn Array, lines: &Lines) -> Resu
     }
 }
 
+/// Checks that VARCHAR(n) and CHAR(n) values have at most n characters.
+pub fn check_length(
+    col: &TargetColumn,
+    array: &dyn Array,
+    lines: &Lines,
+) -> Result<(), DataError> {
+    let (OdpsType::Varchar(n) | OdpsType::Char(n)) = col.ty else {
+        return Ok(());
+    };
+    let Some(strings) = array.as_string_opt::<i32>() else {
+        return Ok(());
+    };
+    let limit = usize::try_from(n).unwrap_or(usize::MAX);
+    for (row, v) in strings.iter().enumerate() {
+        if let Some(v) = v
+            && v.len() > limit
+            && v.chars().count() > limit
+        {
+            return Err(DataError::BadValue {
+                line: lines.line(row),
+                column: col.name.clone(),
+                value: shown(v),
+                ty: col.ty.to_string().to_uppercase(),
+                reason: format!("longer than {n} characters"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Assembles the written columns (`arrays` in target order, `None` for absent columns, which
 /// become NULL) into a batch, checking NOT NULL columns.
 pub fn assemble(
@@ -351,6 +390,7 @@ pub fn assemble(
             None => arrow_array::new_null_array(&col.ty.to_arrow(), rows),
         };
         check_nulls(col, array.as_ref(), &lines)?;
+        check_length(col, array.as_ref(), &lines)?;
         out.push(array);
     }
     let batch = RecordBatch::try_new(target.output_schema(), out)
