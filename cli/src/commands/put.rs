@@ -4,7 +4,8 @@
 //! uploading. Every chunk is checked (types, NOT NULL, partition values) before the writer
 //! takes it; the first bad row stops the load and nothing is committed (the open upload
 //! sessions are left to expire). With `--checkpoint-rows N` the writer closes its sessions
-//! every N rows; all sessions are committed together once the whole input was taken.
+//! every N rows; all sessions are committed once the whole input was taken, checkpoint by
+//! checkpoint (so each partition keeps the input's row order).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -15,7 +16,7 @@ use std::time::Instant;
 use maxc_core::codec::CodecError;
 use maxc_core::options::{SinkConfig, SinkTunnel};
 use maxc_core::partition::{RoutingError, SinkPartition};
-use maxc_core::sink::{CommitReport, InputError, SinkError};
+use maxc_core::sink::{CommitReport, Committable, InputError, SinkError};
 use maxc_driver::connect::{api_context, fetch_table, tcp_transport};
 use maxc_driver::{Committer, DriverError, SinkWriter};
 use tokio::sync::mpsc;
@@ -115,7 +116,9 @@ pub async fn run(args: PutArgs, env: &dyn Env) -> Result<(), CliError> {
     let (tx, mut rx) = mpsc::channel::<Result<Chunk, DataError>>(CHUNKS_AHEAD);
     let parser = tokio::task::spawn_blocking(move || parse_into(input, format, target, tx));
 
-    let mut committables = Vec::new();
+    // One group of committables per checkpoint (and one for the end of input), committed in
+    // that order so that a partition's rows keep the input's order.
+    let mut groups: Vec<Vec<Committable>> = Vec::new();
     let mut written: u64 = 0;
     let mut since_checkpoint: u64 = 0;
     let mut checkpoint: u64 = 0;
@@ -133,16 +136,21 @@ pub async fn run(args: PutArgs, env: &dyn Env) -> Result<(), CliError> {
         {
             checkpoint += 1;
             since_checkpoint = 0;
-            committables.extend(writer.prepare_commit(checkpoint).await?);
+            groups.push(writer.prepare_commit(checkpoint).await?);
         }
     }
     // The parser ended: with an error (already received above) or at the end of the input.
     parser
         .await
         .map_err(|e| CliError::Output(format!("the input parser stopped: {e}")))?;
-    committables.extend(writer.finish().await?);
-    let sessions = committables.len();
-    let reports = committer.commit(committables).await?;
+    groups.push(writer.finish().await?);
+    let sessions: usize = groups.iter().map(Vec::len).sum();
+    let mut reports = Vec::with_capacity(sessions);
+    for group in groups {
+        if !group.is_empty() {
+            reports.extend(committer.commit(group).await?);
+        }
+    }
     let failed: Vec<&CommitReport> = reports.iter().filter(|r| !r.outcome.is_success()).collect();
     if !failed.is_empty() {
         let detail: Vec<String> = failed
