@@ -119,7 +119,9 @@ impl ConnArgs {
             };
             let k = k.trim();
             if k.is_empty() {
-                return Err(CliError::Usage(format!("--option `{raw}` has an empty key")));
+                return Err(CliError::Usage(format!(
+                    "--option `{raw}` has an empty key"
+                )));
             }
             options.insert(k.to_string(), v.to_string());
         }
@@ -129,7 +131,12 @@ impl ConnArgs {
         let mut missing = Vec::new();
         let settings: [(&str, &Option<String>, Setting, bool); 5] = [
             ("endpoint", &self.endpoint, ENDPOINT, true),
-            ("tunnelEndpoint", &self.tunnel_endpoint, TUNNEL_ENDPOINT, false),
+            (
+                "tunnelEndpoint",
+                &self.tunnel_endpoint,
+                TUNNEL_ENDPOINT,
+                false,
+            ),
             ("project", &self.project, PROJECT, true),
             ("accessId", &self.access_id, ACCESS_ID, true),
             ("accessKey", &self.access_key, ACCESS_KEY, true),

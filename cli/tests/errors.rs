@@ -22,11 +22,7 @@ fn put_fails(mock: &Mock, name: &str, text: &str, extra: &[&str]) -> String {
     let r = mock.maxc(&args);
     assert_eq!(r.code, 3, "stdout {} stderr {}", r.stdout, r.stderr);
     assert!(r.stdout.is_empty(), "{}", r.stdout);
-    assert!(
-        r.stderr.contains("nothing was committed"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("nothing was committed"), "{}", r.stderr);
     r.stderr
 }
 
@@ -48,14 +44,21 @@ fn a_bad_csv_value_names_line_and_column_and_commits_nothing() {
     );
     assert_empty(&mock);
 
-    let err = put_fails(&mock, "bad-int.csv", "id,name\n1,a\nx1,b\n", &["-p", "ds=1"]);
+    let err = put_fails(
+        &mock,
+        "bad-int.csv",
+        "id,name\n1,a\nx1,b\n",
+        &["-p", "ds=1"],
+    );
     assert!(
         err.contains("line 3, column `id`: `x1` is not a valid BIGINT"),
         "{err}"
     );
     let err = put_fails(&mock, "long.csv", "id,name,ds\n1,abcdef,x\n", &[]);
     assert!(
-        err.contains("line 2, column `name`: `abcdef` is not a valid VARCHAR(5) (longer than 5 characters)"),
+        err.contains(
+            "line 2, column `name`: `abcdef` is not a valid VARCHAR(5) (longer than 5 characters)"
+        ),
         "{err}"
     );
     assert_empty(&mock);
@@ -88,7 +91,9 @@ fn missing_and_unknown_columns() {
     );
     let err = put_fails(&mock, "extra.csv", "id,nmae,ds\n1,a,x\n", &[]);
     assert!(
-        err.contains("line 1: `nmae` is not a column of table people (columns: id, name, born, ds)"),
+        err.contains(
+            "line 1: `nmae` is not a column of table people (columns: id, name, born, ds)"
+        ),
         "{err}"
     );
     let err = put_fails(&mock, "fields.csv", "id,ds\n1,x\n2,x,3\n", &[]);
@@ -115,16 +120,27 @@ fn bad_json_lines() {
         err.contains("line 1, column `id`: the NOT NULL column is missing or NULL"),
         "{err}"
     );
-    let err = put_fails(&mock, "c.json", "{\"id\":1,\"ds\":\"x\"}\n{\"id\":2,\"ds\":\"x\"\n", &[]);
+    let err = put_fails(
+        &mock,
+        "c.json",
+        "{\"id\":1,\"ds\":\"x\"}\n{\"id\":2,\"ds\":\"x\"\n",
+        &[],
+    );
     assert!(
         err.contains("line 2: invalid JSON: EOF while parsing an object"),
         "{err}"
     );
     let err = put_fails(&mock, "d.json", "{\"id\":1,\"ds\":\"x\",\"age\":3}\n", &[]);
-    assert!(err.contains("line 1: `age` is not a column of table people"), "{err}");
+    assert!(
+        err.contains("line 1: `age` is not a column of table people"),
+        "{err}"
+    );
     // --format overrides the extension.
     let err = put_fails(&mock, "e.txt", "{\"id\":1}\n", &["--format", "json"]);
-    assert!(err.contains("line 1, column `ds`: the partition value"), "{err}");
+    assert!(
+        err.contains("line 1, column `ds`: the partition value"),
+        "{err}"
+    );
     assert_empty(&mock);
 }
 
@@ -143,13 +159,21 @@ fn missing_connection_settings_exit_2() {
     // Some given by flags and variables: only the rest is missing.
     let env = vec![("MAXC_PROJECT".to_string(), "p".to_string())];
     let r = run(
-        &["sql", "DROP TABLE x", "--endpoint", "http://127.0.0.1:9/api", "--access-id", "a"],
+        &[
+            "sql",
+            "DROP TABLE x",
+            "--endpoint",
+            "http://127.0.0.1:9/api",
+            "--access-id",
+            "a",
+        ],
         &env,
         None,
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
-        r.stderr.contains("missing connection settings: access-key."),
+        r.stderr
+            .contains("missing connection settings: access-key."),
         "{}",
         r.stderr
     );
@@ -157,9 +181,17 @@ fn missing_connection_settings_exit_2() {
     let r = run(&["get"], &[], None);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("--table"), "{}", r.stderr);
-    let r = run(&["put", "-t", "x", "--option", "novalue", "f.csv"], &[], None);
+    let r = run(
+        &["put", "-t", "x", "--option", "novalue", "f.csv"],
+        &[],
+        None,
+    );
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("not of the form key=value"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("not of the form key=value"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -189,7 +221,14 @@ fn service_errors_exit_1_and_bad_options_exit_2() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("maxPartitionCount"), "{}", r.stderr);
     let r = mock.maxc_stdin(
-        &["put", "-t", "people", "--option", "useStreamTunnel=true", "-"],
+        &[
+            "put",
+            "-t",
+            "people",
+            "--option",
+            "useStreamTunnel=true",
+            "-",
+        ],
         "id,ds\n1,x\n",
     );
     assert_eq!(r.code, 2);

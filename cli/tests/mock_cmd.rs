@@ -57,7 +57,11 @@ fn maxc_mock_serves_and_its_settings_work() {
     let r = run(&["put", "-t", "t", "-"], &env, Some("a,b\n1,x\n2,\n"));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let r = run(&["get", "-t", "t", "-f", "json"], &env, None);
-    assert_eq!(r.stdout, "{\"a\":1,\"b\":\"x\"}\n{\"a\":2,\"b\":null}\n", "{}", r.stderr);
+    assert_eq!(
+        r.stdout, "{\"a\":1,\"b\":\"x\"}\n{\"a\":2,\"b\":null}\n",
+        "{}",
+        r.stderr
+    );
     let r = run(&["tables"], &env, None);
     assert_eq!(r.stdout, "t\n", "{}", r.stderr);
 
@@ -74,5 +78,9 @@ fn maxc_mock_refuses_a_port_in_use() {
     let port = listener.local_addr().expect("addr").port().to_string();
     let r = run(&["mock", "--port", &port], &[], None);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("cannot start the mock server"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot start the mock server"),
+        "{}",
+        r.stderr
+    );
 }

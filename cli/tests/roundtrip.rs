@@ -40,7 +40,10 @@ fn sql_put_csv_get_csv_is_exact() {
         "ds=20240101\nds=20240102\n"
     );
     let described = mock.ok(&["describe", "everything"]);
-    assert!(described.starts_with("table maxc.everything\ncolumns:\n"), "{described}");
+    assert!(
+        described.starts_with("table maxc.everything\ncolumns:\n"),
+        "{described}"
+    );
     assert!(described.contains("  id      bigint"), "{described}");
     assert!(described.contains("NOT NULL"), "{described}");
     assert!(
@@ -65,7 +68,10 @@ fn put_json_get_json_is_exact() {
     let file = temp_file("json", "in.json", json);
     let out = mock.ok(&["put", "-t", "everything", file.to_str().unwrap()]);
     assert!(out.contains("committed 3 rows"), "{out}");
-    assert_eq!(mock.ok(&["get", "-t", "everything", "--format", "json"]), json);
+    assert_eq!(
+        mock.ok(&["get", "-t", "everything", "--format", "json"]),
+        json
+    );
     // CSV of the same rows is the CSV above.
     assert_eq!(mock.ok(&["get", "-t", "everything"]), CSV);
 }
@@ -87,7 +93,17 @@ fn put_from_stdin_with_static_partition_and_get_options() {
     // max_pt() is the greatest partition; --columns picks and orders columns.
     let got = mock.ok(&["get", "-t", "kv", "-p", "max_pt()", "-c", "hh,v", "-n", "3"]);
     assert_eq!(got, "hh,v\n00,0\n00,1\n00,2\n");
-    let got = mock.ok(&["get", "-t", "kv", "-p", "ds=20240101", "-f", "json", "--limit", "2"]);
+    let got = mock.ok(&[
+        "get",
+        "-t",
+        "kv",
+        "-p",
+        "ds=20240101",
+        "-f",
+        "json",
+        "--limit",
+        "2",
+    ]);
     assert_eq!(
         got,
         "{\"k\":\"k0\",\"v\":0,\"ds\":\"20240101\",\"hh\":\"01\"}\n{\"k\":\"k1\",\"v\":1,\"ds\":\"20240101\",\"hh\":\"01\"}\n"
@@ -109,7 +125,10 @@ fn put_from_stdin_with_static_partition_and_get_options() {
 #[test]
 fn checkpoints_split_a_large_load_into_sessions() {
     let mock = Mock::start();
-    mock.ok(&["sql", "CREATE TABLE big (id bigint NOT NULL, name string, x double)"]);
+    mock.ok(&[
+        "sql",
+        "CREATE TABLE big (id bigint NOT NULL, name string, x double)",
+    ]);
     let n = 20_000;
     let mut csv = String::from("id,name,x\n");
     for i in 0..n {
@@ -155,7 +174,10 @@ fn checkpoints_split_a_large_load_into_sessions() {
 #[test]
 fn empty_tables_print_a_header() {
     let mock = Mock::start();
-    mock.ok(&["sql", "CREATE TABLE e (a bigint) PARTITIONED BY (ds string)"]);
+    mock.ok(&[
+        "sql",
+        "CREATE TABLE e (a bigint) PARTITIONED BY (ds string)",
+    ]);
     assert_eq!(mock.ok(&["get", "-t", "e"]), "a,ds\n");
     assert_eq!(mock.ok(&["get", "-t", "e", "-f", "json"]), "");
     assert_eq!(mock.ok(&["partitions", "e"]), "");

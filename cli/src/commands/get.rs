@@ -98,8 +98,7 @@ fn write_or_stop(r: Result<(), ArrowError>) -> Result<bool, CliError> {
         Ok(()) => Ok(true),
         Err(ArrowError::IoError(_, e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
         Err(ArrowError::ExternalError(e))
-            if e
-                .downcast_ref::<io::Error>()
+            if e.downcast_ref::<io::Error>()
                 .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
         {
             Ok(false)

@@ -28,7 +28,10 @@ pub async fn tables(args: TablesArgs, env: &dyn Env) -> Result<(), CliError> {
         max_items: Some(1000),
     };
     for _ in 0..MAX_PAGES {
-        let resp = t.send(list_tables(&ctx, &params)).await.map_err(transport)?;
+        let resp = t
+            .send(list_tables(&ctx, &params))
+            .await
+            .map_err(transport)?;
         let page = parse_table_list(&resp).map_err(api)?;
         let mut out = String::new();
         for table in &page.tables {

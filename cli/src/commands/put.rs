@@ -103,9 +103,7 @@ pub async fn run(args: PutArgs, env: &dyn Env) -> Result<(), CliError> {
         Ok(SinkPartition::Dynamic(d)) => d.columns,
         Ok(SinkPartition::Static(_)) => Vec::new(),
         Err(e) => {
-            return Err(CliError::Usage(format!(
-                "--partition `{partition}`: {e}"
-            )));
+            return Err(CliError::Usage(format!("--partition `{partition}`: {e}")));
         }
     };
     let target = Target::new(&args.table, schema, &dynamic);
@@ -181,7 +179,11 @@ pub async fn run(args: PutArgs, env: &dyn Env) -> Result<(), CliError> {
         args.table,
         if sessions == 1 { "" } else { "s" },
         secs,
-        if secs > 0.0 { written as f64 / secs } else { 0.0 },
+        if secs > 0.0 {
+            written as f64 / secs
+        } else {
+            0.0
+        },
     );
     if schema.is_partitioned() {
         for (p, n) in &per_partition {
@@ -242,11 +244,12 @@ fn located(e: DriverError, lines: &Lines) -> CliError {
     };
     match input {
         InputError::Codec {
-            error: CodecError::UnencodableValue {
-                column,
-                row,
-                reason,
-            },
+            error:
+                CodecError::UnencodableValue {
+                    column,
+                    row,
+                    reason,
+                },
             ..
         } => refused(*row, column, reason.clone()),
         InputError::Routing(r @ RoutingError::NullValue { column, row })

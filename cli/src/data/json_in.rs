@@ -26,7 +26,11 @@ pub fn decode_rows(
         schema
             .fields()
             .iter()
-            .map(|f| f.as_ref().clone().with_data_type(offset_type(f.data_type())))
+            .map(|f| {
+                f.as_ref()
+                    .clone()
+                    .with_data_type(offset_type(f.data_type()))
+            })
             .collect::<Vec<_>>(),
     ));
     let decoded = decode_located(decode_schema, rows, strict)?;
@@ -100,11 +104,7 @@ impl<R: BufRead> JsonReader<R> {
     pub fn new(input: R, target: Target) -> Result<Self, DataError> {
         check_readable(&target.columns, Format::Json)?;
         let schema = Arc::new(Schema::new(
-            target
-                .columns
-                .iter()
-                .map(|c| c.field())
-                .collect::<Vec<_>>(),
+            target.columns.iter().map(|c| c.field()).collect::<Vec<_>>(),
         ));
         Ok(Self {
             input,

@@ -173,7 +173,13 @@ const UTC_OFFSET: &str = "+00:00";
 
 /// `t` with every `UTC` time zone (at any depth) spelled as `+00:00`.
 pub fn offset_type(t: &DataType) -> DataType {
-    let field = |f: &FieldRef| -> FieldRef { Arc::new(f.as_ref().clone().with_data_type(offset_type(f.data_type()))) };
+    let field = |f: &FieldRef| -> FieldRef {
+        Arc::new(
+            f.as_ref()
+                .clone()
+                .with_data_type(offset_type(f.data_type())),
+        )
+    };
     match t {
         DataType::Timestamp(unit, Some(tz)) if tz.eq_ignore_ascii_case("UTC") => {
             DataType::Timestamp(*unit, Some(UTC_OFFSET.into()))
@@ -343,11 +349,7 @@ pub fn check_nulls(col: &TargetColumn, array: &dyn Array, lines: &Lines) -> Resu
 }
 
 /// Checks that VARCHAR(n) and CHAR(n) values have at most n characters.
-pub fn check_length(
-    col: &TargetColumn,
-    array: &dyn Array,
-    lines: &Lines,
-) -> Result<(), DataError> {
+pub fn check_length(col: &TargetColumn, array: &dyn Array, lines: &Lines) -> Result<(), DataError> {
     let (OdpsType::Varchar(n) | OdpsType::Char(n)) = col.ty else {
         return Ok(());
     };
@@ -397,3 +399,6 @@ pub fn assemble(
         .map_err(|e| DataError::Read(format!("assembling rows: {e}")))?;
     Ok(Chunk { batch, lines })
 }
+
+#[cfg(test)]
+mod tests;

@@ -15,7 +15,7 @@ use super::{Format, offset_type};
 /// Writes batches in one format.
 pub enum BatchWriter<W: Write> {
     /// CSV.
-    Csv(arrow_csv::Writer<W>),
+    Csv(Box<arrow_csv::Writer<W>>),
     /// NDJSON.
     Json(arrow_json::Writer<W, LineDelimited>),
 }
@@ -24,7 +24,9 @@ impl<W: Write> BatchWriter<W> {
     /// A writer of `format` into `out` (CSV writes its header with the first batch).
     pub fn new(format: Format, out: W) -> Self {
         match format {
-            Format::Csv => BatchWriter::Csv(arrow_csv::WriterBuilder::new().with_header(true).build(out)),
+            Format::Csv => BatchWriter::Csv(Box::new(
+                arrow_csv::WriterBuilder::new().with_header(true).build(out),
+            )),
             Format::Json => BatchWriter::Json(
                 arrow_json::WriterBuilder::new()
                     .with_explicit_nulls(true)
@@ -63,7 +65,12 @@ pub fn utc_as_offset(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
         .iter()
         .map(|f| offset_type(f.data_type()))
         .collect();
-    if schema.fields().iter().zip(&types).all(|(f, t)| f.data_type() == t) {
+    if schema
+        .fields()
+        .iter()
+        .zip(&types)
+        .all(|(f, t)| f.data_type() == t)
+    {
         return Ok(batch.clone());
     }
     let mut fields: Vec<FieldRef> = Vec::new();

@@ -73,9 +73,8 @@ fn cast_text(
         safe: true,
         ..CastOptions::default()
     };
-    let located = |row: usize, reason: String| {
-        bad_value(col, lines.line(row), text.value(row), reason)
-    };
+    let located =
+        |row: usize, reason: String| bad_value(col, lines.line(row), text.value(row), reason);
     match cast_with_options(text, to, &options) {
         Ok(out) => {
             // A value that did not parse comes back as NULL.
@@ -113,7 +112,7 @@ fn hex_digit(b: u8) -> Option<u8> {
 /// Decodes hexadecimal text (an even number of digits).
 pub fn decode_hex(s: &str) -> Result<Vec<u8>, String> {
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return Err("hexadecimal text needs an even number of digits".into());
     }
     b.chunks_exact(2)
