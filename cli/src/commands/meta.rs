@@ -111,7 +111,7 @@ pub async fn describe(args: DescribeArgs, env: &dyn Env) -> Result<(), CliError>
     Ok(())
 }
 
-/// Lists a table's partitions (tunnel form, one per line, with the record count when known).
+/// Lists a table's partitions (tunnel form, one per line).
 pub async fn partitions(args: PartitionsArgs, env: &dyn Env) -> Result<(), CliError> {
     let conn = args.conn.resolve(env)?.connection(&mut warn)?;
     let (t, ctx) = client(&conn);
