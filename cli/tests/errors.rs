@@ -135,6 +135,17 @@ fn bad_json_lines() {
         err.contains("line 1: `age` is not a column of table people"),
         "{err}"
     );
+    // Empty partition values are refused by the writer, still with the line.
+    let err = put_fails(
+        &mock,
+        "f.json",
+        "{\"id\":1,\"ds\":\"x\"}\n{\"id\":2,\"ds\":\"\"}\n",
+        &[],
+    );
+    assert!(
+        err.contains("line 2, column `ds`: the partition value is empty"),
+        "{err}"
+    );
     // --format overrides the extension.
     let err = put_fails(&mock, "e.txt", "{\"id\":1}\n", &["--format", "json"]);
     assert!(

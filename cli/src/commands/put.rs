@@ -252,10 +252,18 @@ fn located(e: DriverError, lines: &Lines) -> CliError {
                 },
             ..
         } => refused(*row, column, reason.clone()),
-        InputError::Routing(r @ RoutingError::NullValue { column, row })
-        | InputError::Routing(r @ RoutingError::EmptyValue { column, row }) => {
-            refused(*row, column, r.to_string())
+        InputError::Routing(RoutingError::NullValue { column, row }) => {
+            CliError::Data(DataError::Null {
+                line: lines.line(*row),
+                column: column.clone(),
+                what: "the partition value",
+            })
         }
+        InputError::Routing(RoutingError::EmptyValue { column, row }) => refused(
+            *row,
+            column,
+            "the partition value is empty; partition values cannot be empty (there is no default partition)".into(),
+        ),
         other => CliError::Data(DataError::Rejected(other.to_string())),
     }
 }

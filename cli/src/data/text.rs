@@ -188,12 +188,14 @@ fn json_cells(
             .first()
             .cloned()
             .ok_or_else(|| DataError::Read(format!("column `{}`: no array decoded", col.name))),
-        Err((row, e)) => Err(bad_value(
-            col,
-            lines.line(row),
-            text.value(row),
-            e.to_string(),
-        )),
+        Err((row, e)) => {
+            let value = if row < text.len() && text.is_valid(row) {
+                text.value(row)
+            } else {
+                ""
+            };
+            Err(bad_value(col, lines.line(row), value, e.to_string()))
+        }
     }
 }
 
