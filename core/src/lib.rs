@@ -18,5 +18,6 @@ pub mod http;
 pub mod machine;
 pub mod options;
 pub mod partition;
+pub mod sink;
 pub mod time;
 pub mod types;

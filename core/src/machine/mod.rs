@@ -135,3 +135,45 @@ impl TransportError {
 
 /// The reply to a sent request.
 pub type Reply = Result<Response, TransportError>;
+
+/// The part every machine shares, so one driver loop can run any of them.
+///
+/// The driver's loop (after every mutation: a write, a barrier, a reply, a timeout):
+///
+/// ```text
+/// loop {
+///     while let Some(out) = machine.poll(now) {
+///         match out {
+///             Output::Send { token, request } => transport.send(token, request),
+///             Output::Event(e) => engine.handle(e),
+///         }
+///     }
+///     wait until a reply arrives (→ machine.handle_reply(token, reply, now))
+///         or machine.next_deadline() passes (→ the next poll(now) handles it)
+/// }
+/// ```
+///
+/// Rules every machine keeps:
+///
+/// - `poll(now)` first fires every timer due at `now` (retry backoffs, flush intervals, poll
+///   intervals), then hands out queued outputs one at a time. It returns `None` when there is
+///   nothing to do until the next input or [`Machine::next_deadline`].
+/// - A reply for a token the machine no longer waits for (it failed, or the token is stale) is
+///   ignored.
+/// - Nothing reads a clock: `now` only moves forward as the caller passes it in; an older
+///   `now` than seen before is treated as the latest one seen.
+pub trait Machine {
+    /// What the machine reports to the engine.
+    type Event;
+
+    /// Feeds the reply (response or transport failure) to the request sent under `token`.
+    fn handle_reply(&mut self, token: Token, reply: Reply, now: Instant);
+
+    /// The next thing to do: a request to send or an event. Call until `None` after every
+    /// mutation and whenever [`Machine::next_deadline`] passes.
+    fn poll(&mut self, now: Instant) -> Option<Output<Self::Event>>;
+
+    /// When `poll` must be called again even if no reply arrives (`None`: only inputs can make
+    /// progress).
+    fn next_deadline(&self) -> Option<Instant>;
+}

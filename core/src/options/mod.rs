@@ -62,7 +62,8 @@ pub use registry::{
     suggest,
 };
 pub use sink::{
-    FileCacheOptions, InsertOptions, SinkConfig, SinkConfigBuilder, SinkTunnel, UpsertOptions,
+    BugSwitches, DEFAULT_MEMORY_BUDGET, FileCacheOptions, InsertOptions, SinkConfig,
+    SinkConfigBuilder, SinkTunnel, UpsertOptions,
 };
 pub use source::{IncrementalOptions, SourceConfig, SourceConfigBuilder, SourceMode};
 pub use value::{

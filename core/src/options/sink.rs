@@ -90,6 +90,24 @@ pub struct InsertOptions {
     pub writer_buffer_size: MemorySize,
 }
 
+/// The default [`SinkConfig::memory_budget`]: 256 MiB.
+pub const DEFAULT_MEMORY_BUDGET: MemorySize = MemorySize::mib(256);
+
+/// Fault switches that make the sink machines misbehave on purpose.
+///
+/// **Test-only.** They exist so that the simulator can prove its oracle notices a broken
+/// sink; a production configuration never sets them. All default to `false`. They are not
+/// options of a `WITH (...)` clause; only [`SinkConfigBuilder::bug_switches`] sets them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BugSwitches {
+    /// The committer commits without first reading the session status (so a retried commit
+    /// whose first response was lost is not recognised as already committed).
+    pub committer_skips_status_check: bool,
+    /// The batch writer keeps using a partition's upload session after a checkpoint barrier
+    /// instead of opening a new one per epoch (so later data rides on a committed session).
+    pub writer_reuses_session_across_barrier: bool,
+}
+
 /// A sink table configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SinkConfig {
@@ -121,6 +139,15 @@ pub struct SinkConfig {
     pub file_cache: FileCacheOptions,
     /// Insert-path options.
     pub insert: InsertOptions,
+    /// The writer's global memory budget (a maxc extension, not a `WITH (...)` option; set it
+    /// with [`SinkConfigBuilder::memory_budget`]). It bounds the bytes one writer holds across
+    /// all its partitions and buckets: buffered rows plus the bodies of requests in flight.
+    /// When the buffers reach it the largest ones are flushed first, and when in-flight bodies
+    /// alone fill it, writes are refused (back-pressure) until replies free memory. Default
+    /// [`DEFAULT_MEMORY_BUDGET`] (256 MiB).
+    pub memory_budget: MemorySize,
+    /// Test-only fault switches (see [`BugSwitches`]); all off by default.
+    pub bug_switches: BugSwitches,
 }
 
 impl SinkConfig {
@@ -153,6 +180,8 @@ impl SinkConfig {
                 table.into(),
                 credentials,
             ),
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+            bug_switches: BugSwitches::default(),
         }
     }
 
@@ -241,6 +270,8 @@ impl SinkConfig {
                 arrow_flush_interval: r.duration("insert.arrow-writer.flush-interval")?,
                 writer_buffer_size: r.size("insert.writer.buffer-size")?,
             },
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+            bug_switches: BugSwitches::default(),
         };
         Ok(Parsed {
             config,
@@ -253,6 +284,8 @@ impl SinkConfig {
 #[derive(Debug, Clone)]
 pub struct SinkConfigBuilder {
     state: BuilderState,
+    memory_budget: MemorySize,
+    bug_switches: BugSwitches,
 }
 
 impl SinkConfigBuilder {
@@ -333,6 +366,19 @@ impl SinkConfigBuilder {
         insert_writer_buffer_size(MemorySize) => "insert.writer.buffer-size", size;
     }
 
+    /// Sets the writer's global memory budget ([`SinkConfig::memory_budget`]; default
+    /// 256 MiB). It must be at least 1 byte.
+    pub fn memory_budget(mut self, budget: MemorySize) -> Self {
+        self.memory_budget = budget;
+        self
+    }
+
+    /// Sets the test-only fault switches ([`BugSwitches`]). Never in production.
+    pub fn bug_switches(mut self, switches: BugSwitches) -> Self {
+        self.bug_switches = switches;
+        self
+    }
+
     /// Validates and builds, discarding warnings.
     pub fn build(self) -> Result<SinkConfig, OptionError> {
         self.build_parsed().map(|p| p.config)
@@ -340,7 +386,18 @@ impl SinkConfigBuilder {
 
     /// Validates and builds, with warnings.
     pub fn build_parsed(self) -> Result<Parsed<SinkConfig>, OptionError> {
+        if self.memory_budget.as_bytes() == 0 {
+            return Err(OptionError::OutOfRange {
+                key: "memory budget",
+                value: "0 bytes".to_string(),
+                min: "1 byte".to_string(),
+                max: "unlimited".to_string(),
+            });
+        }
         let r = Reader::new(ConfigKind::Sink, &self.state.options, SQL_CREDENTIAL_KEYS)?;
-        SinkConfig::read(r, Some(&self.state.credentials))
+        let mut parsed = SinkConfig::read(r, Some(&self.state.credentials))?;
+        parsed.config.memory_budget = self.memory_budget;
+        parsed.config.bug_switches = self.bug_switches;
+        Ok(parsed)
     }
 }

@@ -1,0 +1,897 @@
+//! The batch-tunnel writer (see the [module docs](super) for its state table).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use arrow_array::RecordBatch;
+use bytes::Bytes;
+
+use super::budget::{Budget, largest_first};
+use super::error::{Item, Location, Operation, SinkError};
+use super::event::{Committable, MemoryUsage, Rejection, SinkEvent, WriteRejected};
+use super::input::{InputLayout, Routed};
+use super::io::{Buffer, Io, Phase};
+use super::retry::{Attempts, Failure, Next, decide, failure_error};
+use super::settings::WriterSettings;
+use super::state::{WriterState, WriterStateV1};
+use crate::api::SessionStatus;
+use crate::api::rest::TableMeta;
+use crate::api::tunnel::{
+    BlockOptions, UploadOptions, create_upload, get_upload, parse_empty, parse_upload_session,
+    upload_block,
+};
+use crate::codec::RecordEncoder;
+use crate::machine::{Instant, Machine, Output, Reply, Token, TokenSource};
+use crate::options::{SinkConfig, SinkTunnel};
+use crate::partition::PartitionSpec;
+
+/// (epoch, partition): one upload "part". Epoch `n` holds the rows written between barrier
+/// `n - 1` and barrier `n`.
+type PartKey = (u64, PartitionSpec);
+
+#[derive(Debug, Clone)]
+enum Close {
+    Checkpoint(u64),
+    EndOfInput,
+}
+
+#[derive(Debug, Default)]
+struct Epoch {
+    close: Option<Close>,
+    /// Every partition written in the epoch.
+    parts: BTreeSet<PartitionSpec>,
+    /// Partitions of a closing epoch with work left.
+    busy: BTreeSet<PartitionSpec>,
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    id: String,
+    next_block: u32,
+    acked: BTreeSet<u32>,
+    rows: u64,
+}
+
+#[derive(Debug, Default)]
+struct Part {
+    buffer: Option<Buffer>,
+    sessions: Vec<Session>,
+    /// `Some` while a session create is queued, in flight or backing off.
+    creating: Option<Attempts>,
+    /// Flushed blocks without a block id (no session with free ids yet), oldest first.
+    waiting: VecDeque<u64>,
+    /// Flushed blocks not acknowledged.
+    unacked: usize,
+}
+
+impl Part {
+    fn idle(&self) -> bool {
+        self.buffer.is_none() && self.unacked == 0 && self.creating.is_none()
+    }
+}
+
+#[derive(Debug)]
+struct Block {
+    key: PartKey,
+    body: Bytes,
+    rows: u64,
+    /// (index into the part's sessions, block id) once assigned.
+    slot: Option<(usize, u32)>,
+    attempts: Attempts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Flush(PartKey),
+    Create(PartKey),
+    Put(u64),
+    Reload(u64),
+}
+
+#[derive(Debug, Clone)]
+enum Pending {
+    Create(PartKey),
+    Put(u64),
+    Reload(u64),
+}
+
+/// Writes through the batch tunnel: one upload session per partition per checkpoint epoch,
+/// blocks with explicit ids, [`Committable`]s at each barrier.
+///
+/// Built with [`BatchWriter::new`] (or [`SinkWriter::new`](super::SinkWriter::new)); driven
+/// through [`Machine`]. See the [module docs](super) for the state table.
+#[derive(Debug)]
+pub struct BatchWriter {
+    s: WriterSettings,
+    label: String,
+    layout: InputLayout,
+    io: Io<Timer, Pending>,
+    phase: Phase,
+    epoch: u64,
+    last_checkpoint: Option<u64>,
+    epochs: BTreeMap<u64, Epoch>,
+    parts: BTreeMap<PartKey, Part>,
+    blocks: BTreeMap<u64, Block>,
+    next_seq: u64,
+    /// Blocks with an id, waiting for a PUT slot.
+    ready: VecDeque<u64>,
+    /// PUT slots taken (in flight, backing off, or reloading).
+    puts_busy: usize,
+    create_queue: VecDeque<PartKey>,
+    creates_busy: usize,
+    budget: Budget,
+    /// Bug switch `writer_reuses_session_across_barrier`: the last session of each partition.
+    reuse: BTreeMap<PartitionSpec, (String, u32)>,
+}
+
+enum Undo {
+    NewPart(PartKey),
+    NewBuffer(PartKey),
+    Existing(PartKey, super::io::BufferMark),
+}
+
+impl BatchWriter {
+    /// A writer for `meta`'s table with `config`'s options.
+    pub fn new(config: &SinkConfig, meta: &TableMeta) -> Result<Self, SinkError> {
+        let s = WriterSettings::new(config, meta)?;
+        Self::with_settings(s)
+    }
+
+    /// A writer with explicit settings (for tests that lower limits).
+    pub fn with_settings(s: WriterSettings) -> Result<Self, SinkError> {
+        if s.tunnel != SinkTunnel::Batch {
+            return Err(SinkError::Config(format!(
+                "the batch writer needs the batch tunnel, the config selects {:?}",
+                s.tunnel
+            )));
+        }
+        let label = s.table_label();
+        let layout = InputLayout::new(label.clone(), &s.schema, s.partition.clone(), None);
+        let mut epochs = BTreeMap::new();
+        epochs.insert(0, Epoch::default());
+        Ok(Self {
+            budget: Budget::new(s.memory_budget),
+            s,
+            label,
+            layout,
+            io: Io::new(TokenSource::default()),
+            phase: Phase::Running,
+            epoch: 0,
+            last_checkpoint: None,
+            epochs,
+            parts: BTreeMap::new(),
+            blocks: BTreeMap::new(),
+            next_seq: 0,
+            ready: VecDeque::new(),
+            puts_busy: 0,
+            create_queue: VecDeque::new(),
+            creates_busy: 0,
+            reuse: BTreeMap::new(),
+        })
+    }
+
+    /// A writer restored from [`BatchWriter::snapshot`]. Upload sessions opened after that
+    /// snapshot are abandoned (never committed); the engine re-commits the restored
+    /// checkpoint's committables through the committer.
+    pub fn restore(
+        config: &SinkConfig,
+        meta: &TableMeta,
+        state: WriterState,
+    ) -> Result<Self, SinkError> {
+        let mut w = Self::new(config, meta)?;
+        let v1 = state.into_v1(SinkTunnel::Batch, &w.label)?;
+        w.last_checkpoint = v1.last_checkpoint_id;
+        Ok(w)
+    }
+
+    /// The durable part of the writer's state (versioned serde). Buffered rows are not in it:
+    /// after a restore the engine replays everything after the restored checkpoint.
+    pub fn snapshot(&self) -> WriterState {
+        WriterState::V1(WriterStateV1 {
+            tunnel: "batch".into(),
+            table: self.label.clone(),
+            last_checkpoint_id: self.last_checkpoint,
+            stream_sessions: BTreeMap::new(),
+        })
+    }
+
+    /// Memory accounting.
+    pub fn memory(&self) -> MemoryUsage {
+        self.budget.usage()
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &WriterSettings {
+        &self.s
+    }
+
+    /// The error the writer failed with, if it did.
+    pub fn failure(&self) -> Option<&SinkError> {
+        match &self.phase {
+            Phase::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// True once `Finished` was emitted.
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Finished
+    }
+
+    fn loc(&self, key: &PartKey, session: Option<usize>, block: Option<u32>) -> Location {
+        Location {
+            table: self.label.clone(),
+            partition: (!key.1.is_empty()).then(|| key.1.to_tunnel_string()),
+            session: session
+                .and_then(|i| self.parts.get(key).and_then(|p| p.sessions.get(i)))
+                .map(|s| s.id.clone()),
+            item: block.map(Item::Block),
+        }
+    }
+
+    // ------------------------------------------------------------------ inputs
+
+    /// Buffers the rows of `batch` (all INSERTs). Rows are encoded into their partition's
+    /// buffer at once; a new partition of the epoch gets its upload session requested at once.
+    pub fn write(&mut self, batch: RecordBatch, now: Instant) -> Result<(), WriteRejected> {
+        let now = self.io.clock(now);
+        if let Err(e) = self.phase.check_running("write") {
+            return Err(WriteRejected {
+                batch,
+                reason: Rejection::Error(e),
+            });
+        }
+        let routed = match self.layout.route(&batch) {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(WriteRejected {
+                    batch,
+                    reason: Rejection::Error(e),
+                });
+            }
+        };
+        match self.take(&routed, now) {
+            Ok(()) => Ok(()),
+            Err(reason) => Err(WriteRejected { batch, reason }),
+        }
+    }
+
+    fn take(&mut self, routed: &Routed, now: Instant) -> Result<(), Rejection> {
+        if routed.groups.is_empty() {
+            return Ok(());
+        }
+        let epoch = self.epoch;
+        if self.layout.is_dynamic() {
+            let ep = self.epochs.entry(epoch).or_default();
+            let new = routed
+                .groups
+                .iter()
+                .filter(|(s, _)| !ep.parts.contains(s))
+                .count();
+            let count = ep.parts.len() + new;
+            if count > self.s.dynamic_partition_limit {
+                let err = SinkError::TooManyDynamicPartitions {
+                    table: self.label.clone(),
+                    limit: self.s.dynamic_partition_limit,
+                    count,
+                };
+                self.fail(err.clone());
+                return Err(Rejection::Error(err));
+            }
+        }
+        // Encode, remembering how to undo.
+        let mut undo = Vec::with_capacity(routed.groups.len());
+        let mut delta = 0u64;
+        let mut result = Ok(());
+        for (spec, rows) in &routed.groups {
+            let key = (epoch, spec.clone());
+            if !self.parts.contains_key(&key) {
+                self.parts.insert(key.clone(), Part::default());
+                undo.push(Undo::NewPart(key.clone()));
+            }
+            let loc = self.loc(&key, None, None);
+            let columns = self.layout.columns();
+            let Some(part) = self.parts.get_mut(&key) else {
+                continue;
+            };
+            match &part.buffer {
+                None => {
+                    part.buffer = Some(Buffer::new(RecordEncoder::new(columns)));
+                    undo.push(Undo::NewBuffer(key.clone()));
+                }
+                Some(b) => undo.push(Undo::Existing(key.clone(), b.mark())),
+            }
+            if let Some(buf) = part.buffer.as_mut() {
+                match buf.append(&routed.data, rows, || loc) {
+                    Ok(n) => delta += n,
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+        }
+        let admitted = result.is_ok() && self.budget.admits(delta);
+        if !admitted {
+            for u in undo.into_iter().rev() {
+                match u {
+                    Undo::NewPart(k) => {
+                        self.parts.remove(&k);
+                    }
+                    Undo::NewBuffer(k) => {
+                        if let Some(p) = self.parts.get_mut(&k) {
+                            p.buffer = None;
+                        }
+                    }
+                    Undo::Existing(k, m) => {
+                        if let Some(b) = self.parts.get_mut(&k).and_then(|p| p.buffer.as_mut()) {
+                            b.rollback(m);
+                        }
+                    }
+                }
+            }
+            return match result {
+                Err(e) => Err(Rejection::Error(e)),
+                Ok(()) => {
+                    self.budget.refuse(delta);
+                    let target = self.budget.room_for(delta);
+                    self.flush_largest(target, now);
+                    self.pump();
+                    Err(Rejection::BackPressure)
+                }
+            };
+        }
+        self.budget.add_buffered(delta);
+        for u in &undo {
+            match u {
+                Undo::NewPart(k) => {
+                    self.epochs.entry(epoch).or_default().parts.insert(k.1.clone());
+                    self.open_part(k);
+                }
+                Undo::NewBuffer(k) => {
+                    if let Some(iv) = self.s.flush_interval {
+                        self.io.timers.set(Timer::Flush(k.clone()), now.plus(iv));
+                    }
+                }
+                Undo::Existing(..) => {}
+            }
+        }
+        for (spec, _) in &routed.groups {
+            let key = (epoch, spec.clone());
+            let full = self
+                .parts
+                .get(&key)
+                .and_then(|p| p.buffer.as_ref())
+                .is_some_and(|b| b.len() >= self.s.batch_size);
+            if full {
+                self.flush_part(&key);
+            }
+        }
+        if self.budget.over_high_water() {
+            let target = self.budget.low_water();
+            self.flush_largest(target, now);
+        }
+        self.pump();
+        Ok(())
+    }
+
+    /// Flushes every buffer of the epoch and closes it: its sessions are never used again.
+    /// `Prepared { checkpoint_id, committables }` follows once every block of the epoch is
+    /// acknowledged. Writes after the barrier go to the next epoch and new sessions.
+    ///
+    /// Errors: the writer failed or ended, or `checkpoint_id` does not increase.
+    pub fn barrier(&mut self, checkpoint_id: u64, now: Instant) -> Result<(), SinkError> {
+        self.io.clock(now);
+        self.phase.check_running("barrier")?;
+        if self.last_checkpoint.is_some_and(|l| checkpoint_id <= l) {
+            return Err(SinkError::Usage(format!(
+                "checkpoint {checkpoint_id} does not follow checkpoint {}",
+                self.last_checkpoint.unwrap_or_default()
+            )));
+        }
+        self.last_checkpoint = Some(checkpoint_id);
+        self.close_epoch(Close::Checkpoint(checkpoint_id));
+        self.epoch += 1;
+        self.epochs.insert(self.epoch, Epoch::default());
+        self.pump();
+        self.check_epochs();
+        Ok(())
+    }
+
+    /// Flushes everything; `Finished { committables }` follows once every block is
+    /// acknowledged (after the `Prepared` of earlier barriers). No writes or barriers after it.
+    pub fn end_of_input(&mut self, now: Instant) -> Result<(), SinkError> {
+        self.io.clock(now);
+        self.phase.check_running("end of input")?;
+        self.phase = Phase::Ending;
+        self.close_epoch(Close::EndOfInput);
+        self.pump();
+        self.check_epochs();
+        Ok(())
+    }
+
+    fn close_epoch(&mut self, close: Close) {
+        let epoch = self.epoch;
+        let specs: Vec<PartitionSpec> = self
+            .epochs
+            .get(&epoch)
+            .map(|e| e.parts.iter().cloned().collect())
+            .unwrap_or_default();
+        for spec in &specs {
+            self.flush_part(&(epoch, spec.clone()));
+        }
+        let busy: BTreeSet<PartitionSpec> = specs
+            .into_iter()
+            .filter(|s| self.parts.get(&(epoch, s.clone())).is_some_and(|p| !p.idle()))
+            .collect();
+        let ep = self.epochs.entry(epoch).or_default();
+        ep.close = Some(close);
+        ep.busy = busy;
+    }
+
+    // ------------------------------------------------------------------ flushing
+
+    fn open_part(&mut self, key: &PartKey) {
+        if self.s.bugs.writer_reuses_session_across_barrier
+            && let Some((id, next)) = self.reuse.get(&key.1).cloned()
+            && let Some(part) = self.parts.get_mut(key)
+        {
+            part.sessions.push(Session {
+                id,
+                next_block: next,
+                acked: BTreeSet::new(),
+                rows: 0,
+            });
+            return;
+        }
+        self.request_create(key);
+    }
+
+    fn request_create(&mut self, key: &PartKey) {
+        if let Some(part) = self.parts.get_mut(key)
+            && part.creating.is_none()
+        {
+            part.creating = Some(Attempts::default());
+            self.create_queue.push_back(key.clone());
+        }
+    }
+
+    fn flush_part(&mut self, key: &PartKey) {
+        self.io.timers.cancel(&Timer::Flush(key.clone()));
+        let loc = self.loc(key, None, None);
+        let Some(buf) = self.parts.get_mut(key).and_then(|p| p.buffer.take()) else {
+            return;
+        };
+        let cost = buf.cost();
+        if buf.rows == 0 {
+            self.budget.drop_buffered(cost);
+            return;
+        }
+        let body = match buf.into_body(self.s.compression, || loc) {
+            Ok(b) => b,
+            Err(e) => {
+                self.budget.drop_buffered(cost);
+                self.fail(e);
+                return;
+            }
+        };
+        self.budget.flushed(body.cost, body.body.len() as u64);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.blocks.insert(
+            seq,
+            Block {
+                key: key.clone(),
+                body: body.body,
+                rows: body.rows,
+                slot: None,
+                attempts: Attempts::default(),
+            },
+        );
+        if let Some(part) = self.parts.get_mut(key) {
+            part.waiting.push_back(seq);
+            part.unacked += 1;
+        }
+        self.assign_blocks(key);
+    }
+
+    /// Gives waiting blocks of `key` block ids from its newest session; asks for another
+    /// session when the ids run out.
+    fn assign_blocks(&mut self, key: &PartKey) {
+        let max = self.s.max_blocks_per_session;
+        let mut need_session = false;
+        if let Some(part) = self.parts.get_mut(key) {
+            while let Some(&seq) = part.waiting.front() {
+                let idx = part.sessions.len().wrapping_sub(1);
+                match part.sessions.last_mut() {
+                    Some(sess) if sess.next_block < max => {
+                        let id = sess.next_block;
+                        sess.next_block += 1;
+                        part.waiting.pop_front();
+                        if let Some(b) = self.blocks.get_mut(&seq) {
+                            b.slot = Some((idx, id));
+                        }
+                        self.ready.push_back(seq);
+                        if self.s.bugs.writer_reuses_session_across_barrier {
+                            self.reuse
+                                .insert(key.1.clone(), (sess.id.clone(), sess.next_block));
+                        }
+                    }
+                    _ => {
+                        need_session = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if need_session {
+            self.request_create(key);
+        }
+    }
+
+    /// Flushes the largest open buffers until at most `target` bytes stay buffered.
+    fn flush_largest(&mut self, target: u64, _now: Instant) {
+        if self.budget.buffered() <= target {
+            return;
+        }
+        let from = (self.epoch, PartitionSpec::new());
+        let sizes: Vec<(PartKey, u64)> = self
+            .parts
+            .range(from..)
+            .filter_map(|(k, p)| p.buffer.as_ref().map(|b| (k.clone(), b.len())))
+            .collect();
+        for key in largest_first(sizes, self.budget.buffered(), target) {
+            self.flush_part(&key);
+        }
+    }
+
+    // ------------------------------------------------------------------ requests
+
+    fn pump(&mut self) {
+        if !matches!(self.phase, Phase::Running | Phase::Ending) {
+            return;
+        }
+        while self.creates_busy < self.s.max_concurrent_session_requests {
+            let Some(key) = self.create_queue.pop_front() else {
+                break;
+            };
+            self.creates_busy += 1;
+            self.send_create(&key);
+        }
+        while self.puts_busy < self.s.max_concurrent_puts {
+            let Some(seq) = self.ready.pop_front() else {
+                break;
+            };
+            self.puts_busy += 1;
+            self.send_put(seq);
+        }
+    }
+
+    fn send_create(&mut self, key: &PartKey) {
+        let req = create_upload(
+            &self.s.ctx,
+            &self.s.table,
+            &UploadOptions {
+                partition: key.1.clone(),
+                overwrite: false,
+                create_partition: self.s.create_partition && !key.1.is_empty(),
+            },
+        );
+        self.io.send(Pending::Create(key.clone()), req);
+    }
+
+    fn send_put(&mut self, seq: u64) {
+        let Some(b) = self.blocks.get(&seq) else {
+            return;
+        };
+        let Some((idx, id)) = b.slot else {
+            return;
+        };
+        let Some(sess) = self.parts.get(&b.key).and_then(|p| p.sessions.get(idx)) else {
+            return;
+        };
+        let req = upload_block(
+            &self.s.ctx,
+            &self.s.table,
+            &b.key.1,
+            &sess.id,
+            id,
+            &BlockOptions {
+                arrow: false,
+                content_encoding: self.s.compression.content_encoding().map(str::to_string),
+                block_version: None,
+            },
+            b.body.clone(),
+        );
+        self.io.send(Pending::Put(seq), req);
+    }
+
+    fn send_reload(&mut self, seq: u64) {
+        let Some(b) = self.blocks.get(&seq) else {
+            return;
+        };
+        let Some((idx, _)) = b.slot else {
+            return;
+        };
+        let Some(sess) = self.parts.get(&b.key).and_then(|p| p.sessions.get(idx)) else {
+            return;
+        };
+        let req = get_upload(&self.s.ctx, &self.s.table, &b.key.1, &sess.id);
+        self.io.send(Pending::Reload(seq), req);
+    }
+
+    fn on_create(&mut self, key: PartKey, reply: Reply, now: Instant) {
+        let result = match reply {
+            Ok(resp) => parse_upload_session(&resp).map_err(Failure::Api),
+            Err(t) => Err(Failure::Transport(t)),
+        };
+        match result {
+            Ok(sess) => {
+                if !matches!(sess.status, SessionStatus::Normal | SessionStatus::Unknown) {
+                    let mut at = self.loc(&key, None, None);
+                    at.session = Some(sess.id.clone());
+                    self.fail(SinkError::SessionState {
+                        op: Operation::CreateUploadSession,
+                        at,
+                        status: sess.status.to_string(),
+                        reason: "a new upload session must be normal".into(),
+                    });
+                    return;
+                }
+                self.creates_busy = self.creates_busy.saturating_sub(1);
+                if let Some(part) = self.parts.get_mut(&key) {
+                    part.creating = None;
+                    part.sessions.push(Session {
+                        id: sess.id,
+                        next_block: 0,
+                        acked: BTreeSet::new(),
+                        rows: 0,
+                    });
+                }
+                self.assign_blocks(&key);
+                self.refresh(&key);
+            }
+            Err(f) => {
+                let mut attempts = self
+                    .parts
+                    .get(&key)
+                    .and_then(|p| p.creating)
+                    .unwrap_or_default();
+                let next = decide(&self.s.retry, &mut attempts, &f, None);
+                if let Some(part) = self.parts.get_mut(&key) {
+                    part.creating = Some(attempts);
+                }
+                match next {
+                    Next::Retry(d) | Next::Reload(d) => {
+                        self.io.timers.set(Timer::Create(key), now.plus(d));
+                    }
+                    Next::Reroute(_) => self.io.timers.set(Timer::Create(key), now),
+                    Next::NotFound | Next::AlreadyDone | Next::GiveUp => {
+                        let at = self.loc(&key, None, None);
+                        self.fail(failure_error(Operation::CreateUploadSession, at, attempts, f));
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_put(&mut self, seq: u64, reply: Reply, now: Instant) {
+        let result = match reply {
+            Ok(resp) => parse_empty(&resp).map_err(Failure::Api),
+            Err(t) => Err(Failure::Transport(t)),
+        };
+        match result {
+            Ok(()) => self.ack(seq),
+            Err(f) => self.retry_block(seq, Operation::UploadBlock, f, now),
+        }
+    }
+
+    fn on_reload(&mut self, seq: u64, reply: Reply, now: Instant) {
+        let result = match reply {
+            Ok(resp) => parse_upload_session(&resp).map_err(Failure::Api),
+            Err(t) => Err(Failure::Transport(t)),
+        };
+        match result {
+            Ok(sess) if matches!(sess.status, SessionStatus::Normal | SessionStatus::Unknown) => {
+                self.send_put(seq);
+            }
+            Ok(sess) => {
+                let (at, _) = self.block_loc(seq);
+                self.fail(SinkError::SessionState {
+                    op: Operation::GetUploadSession,
+                    at,
+                    status: sess.status.to_string(),
+                    reason: "blocks can only be uploaded to a normal session".into(),
+                });
+            }
+            Err(f) => self.retry_block(seq, Operation::GetUploadSession, f, now),
+        }
+    }
+
+    fn block_loc(&self, seq: u64) -> (Location, Attempts) {
+        match self.blocks.get(&seq) {
+            Some(b) => (
+                self.loc(&b.key, b.slot.map(|s| s.0), b.slot.map(|s| s.1)),
+                b.attempts,
+            ),
+            None => (Location::default(), Attempts::default()),
+        }
+    }
+
+    fn retry_block(&mut self, seq: u64, op: Operation, f: Failure, now: Instant) {
+        let Some(b) = self.blocks.get_mut(&seq) else {
+            return;
+        };
+        let next = decide(&self.s.retry, &mut b.attempts, &f, None);
+        match next {
+            Next::Retry(d) => self.io.timers.set(Timer::Put(seq), now.plus(d)),
+            Next::Reload(d) => self.io.timers.set(Timer::Reload(seq), now.plus(d)),
+            // There are no slots in the batch tunnel; treat a move like a reload.
+            Next::Reroute(_) => self.io.timers.set(Timer::Reload(seq), now),
+            Next::NotFound | Next::AlreadyDone | Next::GiveUp => {
+                let (at, attempts) = self.block_loc(seq);
+                self.fail(failure_error(op, at, attempts, f));
+            }
+        }
+    }
+
+    fn ack(&mut self, seq: u64) {
+        let Some(b) = self.blocks.remove(&seq) else {
+            return;
+        };
+        self.puts_busy = self.puts_busy.saturating_sub(1);
+        if let Some(part) = self.parts.get_mut(&b.key) {
+            part.unacked = part.unacked.saturating_sub(1);
+            if let Some((idx, id)) = b.slot
+                && let Some(sess) = part.sessions.get_mut(idx)
+            {
+                sess.acked.insert(id);
+                sess.rows += b.rows;
+            }
+        }
+        if self.budget.release(b.body.len() as u64) {
+            self.io.event(SinkEvent::WriteReady);
+        }
+        self.refresh(&b.key);
+    }
+
+    /// Marks a part of a closing epoch as done when it has no work left.
+    fn refresh(&mut self, key: &PartKey) {
+        let idle = self.parts.get(key).is_none_or(Part::idle);
+        if idle
+            && let Some(ep) = self.epochs.get_mut(&key.0)
+            && ep.close.is_some()
+        {
+            ep.busy.remove(&key.1);
+        }
+    }
+
+    /// Emits `Prepared` / `Finished` for closed epochs whose work is done, in order.
+    fn check_epochs(&mut self) {
+        loop {
+            if !matches!(self.phase, Phase::Running | Phase::Ending) {
+                return;
+            }
+            let Some((&epoch, ep)) = self.epochs.first_key_value() else {
+                return;
+            };
+            let (Some(close), true) = (ep.close.clone(), ep.busy.is_empty()) else {
+                return;
+            };
+            let Some(ep) = self.epochs.remove(&epoch) else {
+                return;
+            };
+            let checkpoint_id = match close {
+                Close::Checkpoint(c) => Some(c),
+                Close::EndOfInput => None,
+            };
+            let mut committables = Vec::new();
+            for spec in ep.parts {
+                let Some(part) = self.parts.remove(&(epoch, spec.clone())) else {
+                    continue;
+                };
+                for sess in part.sessions {
+                    if sess.acked.is_empty() {
+                        continue;
+                    }
+                    committables.push(Committable {
+                        project: self.s.ctx.project.clone(),
+                        schema: self.s.ctx.schema.clone(),
+                        table: self.s.table.clone(),
+                        partition: spec.clone(),
+                        session_id: sess.id,
+                        block_ids: sess.acked.into_iter().collect(),
+                        row_count: sess.rows,
+                        checkpoint_id,
+                    });
+                }
+            }
+            match checkpoint_id {
+                Some(checkpoint_id) => self.io.event(SinkEvent::Prepared {
+                    checkpoint_id,
+                    committables,
+                }),
+                None => {
+                    self.phase = Phase::Finished;
+                    self.io.event(SinkEvent::Finished { committables });
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, err: SinkError) {
+        if matches!(self.phase, Phase::Failed(_) | Phase::Finished) {
+            return;
+        }
+        self.phase = Phase::Failed(err.clone());
+        self.io.abandon();
+        self.io.event(SinkEvent::Failed(err));
+        for part in self.parts.values_mut() {
+            if let Some(b) = part.buffer.take() {
+                self.budget.drop_buffered(b.cost());
+            }
+        }
+        for (_, b) in std::mem::take(&mut self.blocks) {
+            self.budget.release(b.body.len() as u64);
+        }
+        self.ready.clear();
+        self.create_queue.clear();
+    }
+
+    fn fire(&mut self, t: Timer) {
+        match t {
+            Timer::Flush(key) => self.flush_part(&key),
+            Timer::Create(key) => self.send_create(&key),
+            Timer::Put(seq) => self.send_put(seq),
+            Timer::Reload(seq) => self.send_reload(seq),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn debug_counts(&self) -> (usize, usize, usize) {
+        (self.parts.len(), self.blocks.len(), self.io.inflight.len())
+    }
+}
+
+impl Machine for BatchWriter {
+    type Event = SinkEvent;
+
+    fn handle_reply(&mut self, token: Token, reply: Reply, now: Instant) {
+        let now = self.io.clock(now);
+        let Some(pending) = self.io.inflight.remove(&token) else {
+            return;
+        };
+        if !matches!(self.phase, Phase::Running | Phase::Ending) {
+            return;
+        }
+        match pending {
+            Pending::Create(key) => self.on_create(key, reply, now),
+            Pending::Put(seq) => self.on_put(seq, reply, now),
+            Pending::Reload(seq) => self.on_reload(seq, reply, now),
+        }
+        self.pump();
+        self.check_epochs();
+    }
+
+    fn poll(&mut self, now: Instant) -> Option<Output<SinkEvent>> {
+        let now = self.io.clock(now);
+        if matches!(self.phase, Phase::Running | Phase::Ending) {
+            let mut fired = false;
+            while let Some(t) = self.io.timers.pop_due(now) {
+                self.fire(t);
+                fired = true;
+            }
+            if fired {
+                self.pump();
+                self.check_epochs();
+            }
+        }
+        self.io.out.pop_front()
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Running | Phase::Ending => self.io.timers.next(),
+            _ => None,
+        }
+    }
+}
