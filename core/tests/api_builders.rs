@@ -545,6 +545,10 @@ fn ddl_text() {
         vec![
             Column::new("id", OdpsType::BigInt).not_null(),
             Column::new("val", OdpsType::String),
+            Column::new(
+                "st",
+                "struct<Aa:int,bB:array<decimal(10,2)>>".parse().unwrap(),
+            ),
         ],
         vec![Column::new("ds", OdpsType::String)],
     )
@@ -564,6 +568,6 @@ fn ddl_text() {
     );
     assert_eq!(
         sql,
-        "CREATE TABLE IF NOT EXISTS my_project.`mock_acid` (`id` BIGINT NOT NULL, `val` STRING, PRIMARY KEY (`id`)) COMMENT 'x' PARTITIONED BY (`ds` STRING) TBLPROPERTIES ('transactional'='true', 'write.bucket.num'='16') LIFECYCLE 7;"
+        "CREATE TABLE IF NOT EXISTS my_project.`mock_acid` (`id` bigint NOT NULL, `val` string, `st` struct<Aa:int,bB:array<decimal(10,2)>>, PRIMARY KEY (`id`)) COMMENT 'x' PARTITIONED BY (`ds` string) TBLPROPERTIES ('transactional'='true', 'write.bucket.num'='16') LIFECYCLE 7;"
     );
 }

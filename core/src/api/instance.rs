@@ -514,11 +514,7 @@ pub fn create_table_sql(
         .columns
         .iter()
         .map(|c| {
-            let mut s = format!(
-                "{} {}",
-                quote_ident(&c.name),
-                c.ty.to_string().to_uppercase()
-            );
+            let mut s = format!("{} {}", quote_ident(&c.name), c.ty);
             if !c.nullable {
                 s.push_str(" NOT NULL");
             }
@@ -543,13 +539,7 @@ pub fn create_table_sql(
         let parts: Vec<String> = schema
             .partition_columns
             .iter()
-            .map(|c| {
-                format!(
-                    "{} {}",
-                    quote_ident(&c.name),
-                    c.ty.to_string().to_uppercase()
-                )
-            })
+            .map(|c| format!("{} {}", quote_ident(&c.name), c.ty))
             .collect();
         sql.push_str(&format!(" PARTITIONED BY ({})", parts.join(", ")));
     }

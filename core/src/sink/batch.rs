@@ -123,10 +123,14 @@ pub struct BatchWriter {
     reuse: BTreeMap<PartitionSpec, (String, u32)>,
 }
 
+/// How to undo one group of a write.
 enum Undo {
-    NewPart(PartKey),
-    NewBuffer(PartKey),
-    Existing(PartKey, super::io::BufferMark),
+    /// The part is new (and so is its buffer).
+    NewPart,
+    /// The part existed without a buffer.
+    NewBuffer,
+    /// The buffer existed.
+    Existing(super::io::BufferMark),
 }
 
 impl BatchWriter {
@@ -218,14 +222,14 @@ impl BatchWriter {
     }
 
     fn loc(&self, key: &PartKey, session: Option<usize>, block: Option<u32>) -> Location {
-        Location {
-            table: self.label.clone(),
-            partition: (!key.1.is_empty()).then(|| key.1.to_tunnel_string()),
-            session: session
+        Location::new(
+            self.label.clone(),
+            (!key.1.is_empty()).then(|| key.1.to_tunnel_string()),
+            session
                 .and_then(|i| self.parts.get(key).and_then(|p| p.sessions.get(i)))
                 .map(|s| s.id.clone()),
-            item: block.map(Item::Block),
-        }
+            block.map(Item::Block),
+        )
     }
 
     // ------------------------------------------------------------------ inputs
@@ -237,7 +241,7 @@ impl BatchWriter {
         if let Err(e) = self.phase.check_running("write") {
             return Err(WriteRejected {
                 batch,
-                reason: Rejection::Error(e),
+                reason: Rejection::Error(Box::new(e)),
             });
         }
         let routed = match self.layout.route(&batch) {
@@ -245,7 +249,7 @@ impl BatchWriter {
             Err(e) => {
                 return Err(WriteRejected {
                     batch,
-                    reason: Rejection::Error(e),
+                    reason: Rejection::Error(Box::new(e)),
                 });
             }
         };
@@ -275,7 +279,7 @@ impl BatchWriter {
                     count,
                 };
                 self.fail(err.clone());
-                return Err(Rejection::Error(err));
+                return Err(Rejection::Error(Box::new(err)));
             }
         }
         // Encode, remembering how to undo.
@@ -284,24 +288,34 @@ impl BatchWriter {
         let mut result = Ok(());
         for (spec, rows) in &routed.groups {
             let key = (epoch, spec.clone());
-            if !self.parts.contains_key(&key) {
-                self.parts.insert(key.clone(), Part::default());
-                undo.push(Undo::NewPart(key.clone()));
-            }
-            let loc = self.loc(&key, None, None);
-            let columns = self.layout.columns();
-            let Some(part) = self.parts.get_mut(&key) else {
-                continue;
-            };
-            match &part.buffer {
-                None => {
-                    part.buffer = Some(Buffer::new(RecordEncoder::new(columns)));
-                    undo.push(Undo::NewBuffer(key.clone()));
+            let (label, columns) = (&self.label, self.layout.columns());
+            let (part, kind) = match self.parts.entry(key.clone()) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    (v.insert(Part::default()), Undo::NewPart)
                 }
-                Some(b) => undo.push(Undo::Existing(key.clone(), b.mark())),
-            }
-            if let Some(buf) = part.buffer.as_mut() {
-                match buf.append(&routed.data, rows, || loc) {
+                std::collections::btree_map::Entry::Occupied(o) => {
+                    let part = o.into_mut();
+                    let kind = match &part.buffer {
+                        None => Undo::NewBuffer,
+                        Some(b) => Undo::Existing(b.mark()),
+                    };
+                    (part, kind)
+                }
+            };
+            undo.push((key, kind));
+            let buf = part
+                .buffer
+                .get_or_insert_with(|| Buffer::new(RecordEncoder::new(columns)));
+            {
+                let at = || {
+                    Location::new(
+                        label.clone(),
+                        (!spec.is_empty()).then(|| spec.to_tunnel_string()),
+                        None,
+                        None,
+                    )
+                };
+                match buf.append(&routed.data, rows, at) {
                     Ok(n) => delta += n,
                     Err(e) => {
                         result = Err(e);
@@ -312,17 +326,17 @@ impl BatchWriter {
         }
         let admitted = result.is_ok() && self.budget.admits(delta);
         if !admitted {
-            for u in undo.into_iter().rev() {
+            for (k, u) in undo.into_iter().rev() {
                 match u {
-                    Undo::NewPart(k) => {
+                    Undo::NewPart => {
                         self.parts.remove(&k);
                     }
-                    Undo::NewBuffer(k) => {
+                    Undo::NewBuffer => {
                         if let Some(p) = self.parts.get_mut(&k) {
                             p.buffer = None;
                         }
                     }
-                    Undo::Existing(k, m) => {
+                    Undo::Existing(m) => {
                         if let Some(b) = self.parts.get_mut(&k).and_then(|p| p.buffer.as_mut()) {
                             b.rollback(m);
                         }
@@ -330,7 +344,7 @@ impl BatchWriter {
                 }
             }
             return match result {
-                Err(e) => Err(Rejection::Error(e)),
+                Err(e) => Err(Rejection::Error(Box::new(e))),
                 Ok(()) => {
                     self.budget.refuse(delta);
                     let target = self.budget.room_for(delta);
@@ -341,29 +355,25 @@ impl BatchWriter {
             };
         }
         self.budget.add_buffered(delta);
-        for u in &undo {
-            match u {
-                Undo::NewPart(k) => {
-                    self.epochs.entry(epoch).or_default().parts.insert(k.1.clone());
-                    self.open_part(k);
-                }
-                Undo::NewBuffer(k) => {
-                    if let Some(iv) = self.s.flush_interval {
-                        self.io.timers.set(Timer::Flush(k.clone()), now.plus(iv));
-                    }
-                }
-                Undo::Existing(..) => {}
+        for (key, u) in &undo {
+            if let Undo::NewPart = u {
+                self.epochs
+                    .entry(epoch)
+                    .or_default()
+                    .parts
+                    .insert(key.1.clone());
+                self.open_part(key);
             }
-        }
-        for (spec, _) in &routed.groups {
-            let key = (epoch, spec.clone());
+            if let (Undo::NewPart | Undo::NewBuffer, Some(iv)) = (u, self.s.flush_interval) {
+                self.io.timers.set(Timer::Flush(key.clone()), now.plus(iv));
+            }
             let full = self
                 .parts
-                .get(&key)
+                .get(key)
                 .and_then(|p| p.buffer.as_ref())
                 .is_some_and(|b| b.len() >= self.s.batch_size);
             if full {
-                self.flush_part(&key);
+                self.flush_part(key);
             }
         }
         if self.budget.over_high_water() {
@@ -421,7 +431,11 @@ impl BatchWriter {
         }
         let busy: BTreeSet<PartitionSpec> = specs
             .into_iter()
-            .filter(|s| self.parts.get(&(epoch, s.clone())).is_some_and(|p| !p.idle()))
+            .filter(|s| {
+                self.parts
+                    .get(&(epoch, s.clone()))
+                    .is_some_and(|p| !p.idle())
+            })
             .collect();
         let ep = self.epochs.entry(epoch).or_default();
         ep.close = Some(close);
@@ -667,7 +681,12 @@ impl BatchWriter {
                     Next::Reroute(_) => self.io.timers.set(Timer::Create(key), now),
                     Next::NotFound | Next::AlreadyDone | Next::GiveUp => {
                         let at = self.loc(&key, None, None);
-                        self.fail(failure_error(Operation::CreateUploadSession, at, attempts, f));
+                        self.fail(failure_error(
+                            Operation::CreateUploadSession,
+                            at,
+                            attempts,
+                            f,
+                        ));
                     }
                 }
             }
@@ -844,11 +863,6 @@ impl BatchWriter {
             Timer::Put(seq) => self.send_put(seq),
             Timer::Reload(seq) => self.send_reload(seq),
         }
-    }
-
-    #[cfg(test)]
-    pub(crate) fn debug_counts(&self) -> (usize, usize, usize) {
-        (self.parts.len(), self.blocks.len(), self.io.inflight.len())
     }
 }
 

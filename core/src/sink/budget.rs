@@ -4,7 +4,9 @@
 //! acknowledged yet (`in_flight`: queued, sent, or waiting for a retry). A buffer of `n` encoded
 //! bytes is accounted as [`cost`]`(n)` = `n + n/128 + 64`: room for the stream footer and for the
 //! worst-case growth of any compression codec, so turning a buffer into a body never raises the
-//! total. Rules:
+//! total. (The accounting counts bytes, not allocations: a growing buffer's spare capacity and
+//! the allocator's own overhead come on top. Uncompressed bodies drop their spare capacity.)
+//! Rules:
 //!
 //! 1. A write whose encoded rows would take the total past the limit is refused with
 //!    back-pressure, unless nothing at all is accounted (a lone batch larger than the budget is
@@ -113,10 +115,6 @@ impl Budget {
         self.buffered
     }
 
-    pub(crate) fn in_flight(&self) -> u64 {
-        self.in_flight
-    }
-
     /// Rule 2: buffered bytes at or past the high-water mark.
     pub(crate) fn over_high_water(&self) -> bool {
         self.buffered >= share(self.limit, HIGH_WATER)
@@ -140,9 +138,13 @@ impl Budget {
 
 /// Picks the largest buffers to flush until at most `target` bytes stay buffered, largest first
 /// (ties: the order given). `sizes` lists (key, buffered bytes).
-pub(crate) fn largest_first<K: Clone>(mut sizes: Vec<(K, u64)>, buffered: u64, target: u64) -> Vec<K> {
+pub(crate) fn largest_first<K: Clone>(
+    mut sizes: Vec<(K, u64)>,
+    buffered: u64,
+    target: u64,
+) -> Vec<K> {
     // Stable sort keeps the caller's (deterministic) order among equal sizes.
-    sizes.sort_by(|a, b| b.1.cmp(&a.1));
+    sizes.sort_by_key(|s| std::cmp::Reverse(s.1));
     let mut left = buffered;
     let mut out = Vec::new();
     for (k, n) in sizes {
@@ -201,7 +203,11 @@ mod tests {
         for c in Compression::ALL {
             for n in [1usize, 100, 65_536, 300_000] {
                 let body = compress(c, &data[..n]).unwrap();
-                assert!(body.len() as u64 + 20 <= cost(n as u64), "{c:?} {n}: {}", body.len());
+                assert!(
+                    body.len() as u64 + 20 <= cost(n as u64),
+                    "{c:?} {n}: {}",
+                    body.len()
+                );
             }
         }
     }
@@ -221,7 +227,10 @@ mod tests {
     fn largest_first_stops_at_target() {
         let sizes = vec![("a", 10), ("b", 40), ("c", 30), ("d", 40), ("e", 0)];
         assert_eq!(largest_first(sizes.clone(), 120, 50), vec!["b", "d"]);
-        assert_eq!(largest_first(sizes.clone(), 120, 0), vec!["b", "d", "c", "a"]);
+        assert_eq!(
+            largest_first(sizes.clone(), 120, 0),
+            vec!["b", "d", "c", "a"]
+        );
         assert!(largest_first(sizes, 120, 120).is_empty());
     }
 }

@@ -3,10 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::error::{Location, Operation, SinkError};
+use super::event::Committable;
 use super::io::Io;
 use super::retry::{Attempts, Failure, Next, decide, failure_error};
 use super::settings::CommitterSettings;
-use super::event::Committable;
 use crate::api::tunnel::{commit_upload, get_upload, parse_upload_commit, parse_upload_session};
 use crate::api::{ApiContext, ErrorClass, SessionStatus};
 use crate::machine::{Instant, Machine, Output, Reply, Token, TokenSource};
@@ -32,7 +32,10 @@ pub enum CommitOutcome {
 impl CommitOutcome {
     /// True for `Committed` and `AlreadyCommitted`.
     pub fn is_success(&self) -> bool {
-        matches!(self, CommitOutcome::Committed | CommitOutcome::AlreadyCommitted)
+        matches!(
+            self,
+            CommitOutcome::Committed | CommitOutcome::AlreadyCommitted
+        )
     }
 }
 
@@ -57,7 +60,7 @@ pub struct CommitReport {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CommitEvent {
     /// One committable is done.
-    Outcome(CommitReport),
+    Outcome(Box<CommitReport>),
     /// Every committable of the [`Committer::commit`] call `request` has an outcome.
     Done {
         /// The call.
@@ -169,10 +172,7 @@ impl Committer {
     }
 
     fn session_key(c: &Committable) -> (String, String) {
-        (
-            format!("{}.{}", c.project, c.table),
-            c.session_id.clone(),
-        )
+        (format!("{}.{}", c.project, c.table), c.session_id.clone())
     }
 
     fn loc(c: &Committable) -> Location {
@@ -180,12 +180,12 @@ impl Committer {
             Some(s) => format!("{}.{s}.{}", c.project, c.table),
             None => format!("{}.{}", c.project, c.table),
         };
-        Location {
+        Location::new(
             table,
-            partition: (!c.partition.is_empty()).then(|| c.partition.to_tunnel_string()),
-            session: Some(c.session_id.clone()),
-            item: None,
-        }
+            (!c.partition.is_empty()).then(|| c.partition.to_tunnel_string()),
+            Some(c.session_id.clone()),
+            None,
+        )
     }
 
     fn pump(&mut self) {
@@ -237,14 +237,14 @@ impl Committer {
         self.running.remove(&id);
         self.busy_sessions.remove(&Self::session_key(&job.c));
         let request = job.request;
-        self.io.event(CommitEvent::Outcome(CommitReport {
+        self.io.event(CommitEvent::Outcome(Box::new(CommitReport {
             request,
             row_count: job.c.row_count,
             committable: job.c,
             outcome,
             requests: job.requests,
             last_error: job.last_error,
-        }));
+        })));
         if let Some(n) = self.open_per_request.get_mut(&request) {
             *n -= 1;
             if *n == 0 {
@@ -261,7 +261,10 @@ impl Committer {
         };
         let retryable = match &f {
             Failure::Transport(_) => true,
-            Failure::Api(e) => matches!(e.class, ErrorClass::Retry { .. } | ErrorClass::ReloadSession),
+            Failure::Api(e) => matches!(
+                e.class,
+                ErrorClass::Retry { .. } | ErrorClass::ReloadSession
+            ),
         };
         let next = decide(&self.s.retry, &mut job.attempts, &f, None);
         let attempts = job.attempts;

@@ -37,6 +37,9 @@ pub enum Operation {
     WriteUpsertBucket,
     /// `POST …/upserts?upsertid=` (upsert tunnel commit and commit polling).
     CommitUpsertSession,
+    /// `ALTER TABLE … ADD IF NOT EXISTS PARTITION` through a SQL instance (upsert tunnel,
+    /// whose sessions cannot create partitions).
+    AddPartition,
 }
 
 impl Operation {
@@ -54,6 +57,7 @@ impl Operation {
             Operation::ReloadUpsertSession => "reload upsert session",
             Operation::WriteUpsertBucket => "upsert bucket write",
             Operation::CommitUpsertSession => "commit upsert session",
+            Operation::AddPartition => "add partition",
         }
     }
 }
@@ -65,8 +69,44 @@ impl fmt::Display for Operation {
 }
 
 /// Where an operation happened: table, partition, session (and block or bucket).
+///
+/// A boxed [`Place`] (so that errors stay small); its fields are reached through `Deref`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Location {
+pub struct Location(Box<Place>);
+
+impl Location {
+    /// A location.
+    pub fn new(
+        table: impl Into<String>,
+        partition: Option<String>,
+        session: Option<String>,
+        item: Option<Item>,
+    ) -> Self {
+        Location(Box::new(Place {
+            table: table.into(),
+            partition,
+            session,
+            item,
+        }))
+    }
+}
+
+impl std::ops::Deref for Location {
+    type Target = Place;
+    fn deref(&self) -> &Place {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Location {
+    fn deref_mut(&mut self) -> &mut Place {
+        &mut self.0
+    }
+}
+
+/// The fields of a [`Location`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Place {
     /// `project.table` (or `project.schema.table`).
     pub table: String,
     /// The partition in tunnel form (`ds=20240101,hh=01`); `None` for a non-partitioned table.
@@ -194,7 +234,7 @@ pub enum SinkError {
         /// Attempts made (1 = no retry).
         attempts: u32,
         /// The server's error (status, code, message, request id).
-        error: ApiError,
+        error: Box<ApiError>,
     },
     /// The transport failed and retries ran out.
     #[error("{op} failed for {at} after {attempts} attempt(s): {error}")]

@@ -77,7 +77,7 @@ pub enum Rejection {
     BackPressure,
     /// The batch cannot be written ([`SinkError::Input`]; the writer is unchanged), or the
     /// writer cannot take writes any more (failed, finished, or the write made it fail).
-    Error(SinkError),
+    Error(Box<SinkError>),
 }
 
 /// A refused write; the batch comes back unchanged.
@@ -98,7 +98,7 @@ impl WriteRejected {
     /// The error, unless this is back-pressure.
     pub fn error(&self) -> Option<&SinkError> {
         match &self.reason {
-            Rejection::Error(e) => Some(e),
+            Rejection::Error(e) => Some(e.as_ref()),
             Rejection::BackPressure => None,
         }
     }
@@ -112,7 +112,9 @@ impl std::fmt::Display for WriteRejected {
                 "write of {} rows refused: memory budget full (back-pressure)",
                 self.batch.num_rows()
             ),
-            Rejection::Error(e) => write!(f, "write of {} rows refused: {e}", self.batch.num_rows()),
+            Rejection::Error(e) => {
+                write!(f, "write of {} rows refused: {e}", self.batch.num_rows())
+            }
         }
     }
 }

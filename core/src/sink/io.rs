@@ -137,7 +137,7 @@ impl Buffer {
         self.bytes.len() as u64
     }
 
-    /// The accounted size ([`cost`]).
+    /// The accounted size ([`cost`] of the encoded bytes).
     pub(crate) fn cost(&self) -> u64 {
         cost(self.len())
     }
@@ -179,9 +179,14 @@ impl Buffer {
         let cost = self.cost();
         self.enc.finish(&mut self.bytes);
         let body = match compression {
-            Compression::Raw => Bytes::from(self.bytes),
+            Compression::Raw => {
+                // The body keeps its allocation: drop the growth slack first.
+                self.bytes.shrink_to_fit();
+                Bytes::from(self.bytes)
+            }
             c => Bytes::from(
-                compress(c, &self.bytes).map_err(|error| SinkError::Compress { at: at(), error })?,
+                compress(c, &self.bytes)
+                    .map_err(|error| SinkError::Compress { at: at(), error })?,
             ),
         };
         Ok(Body {

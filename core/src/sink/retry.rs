@@ -124,13 +124,18 @@ pub(crate) fn decide(
 }
 
 /// The terminal error for a request that will not be retried.
-pub(crate) fn failure_error(op: Operation, at: Location, attempts: Attempts, f: Failure) -> SinkError {
+pub(crate) fn failure_error(
+    op: Operation,
+    at: Location,
+    attempts: Attempts,
+    f: Failure,
+) -> SinkError {
     match f {
         Failure::Api(error) => SinkError::Service {
             op,
             at,
             attempts: attempts.made(),
-            error,
+            error: Box::new(error),
         },
         Failure::Transport(error) => SinkError::Transport {
             op,
@@ -160,7 +165,9 @@ mod tests {
             ApiError::new(Service::Tunnel, 429, "FlowExceeded", "slow down").with_retry_after(5000),
         );
         for _ in 0..10 {
-            assert!(matches!(decide(&p, &mut a, &f, None), Next::Retry(d) if d >= Duration::from_secs(5)));
+            assert!(
+                matches!(decide(&p, &mut a, &f, None), Next::Retry(d) if d >= Duration::from_secs(5))
+            );
         }
         assert_eq!(a.limited, 0);
         // 500: limited.
@@ -173,11 +180,17 @@ mod tests {
             decide(&p, &mut a, &api(500, "InternalError"), None),
             Next::Retry(Duration::from_millis(200))
         );
-        assert_eq!(decide(&p, &mut a, &api(500, "InternalError"), None), Next::GiveUp);
+        assert_eq!(
+            decide(&p, &mut a, &api(500, "InternalError"), None),
+            Next::GiveUp
+        );
         assert_eq!(a.made(), 3);
         // 502: reload, limited.
         let mut a = Attempts::default();
-        assert!(matches!(decide(&p, &mut a, &api(502, "BadGateway"), None), Next::Reload(_)));
+        assert!(matches!(
+            decide(&p, &mut a, &api(502, "BadGateway"), None),
+            Next::Reload(_)
+        ));
         // Transport: limited.
         let mut a = Attempts::default();
         let t = Failure::Transport(TransportError::new(TransportErrorKind::Timeout, "t"));
@@ -197,10 +210,31 @@ mod tests {
             Next::Reload(_)
         ));
         // Terminal classes.
-        assert_eq!(decide(&p, &mut Attempts::default(), &api(400, "InvalidArgument"), None), Next::GiveUp);
-        assert_eq!(decide(&p, &mut Attempts::default(), &api(404, "NoSuchUpload"), None), Next::NotFound);
         assert_eq!(
-            decide(&p, &mut Attempts::default(), &api(400, "InvalidArgument"), Some(ErrorClass::AlreadyDone)),
+            decide(
+                &p,
+                &mut Attempts::default(),
+                &api(400, "InvalidArgument"),
+                None
+            ),
+            Next::GiveUp
+        );
+        assert_eq!(
+            decide(
+                &p,
+                &mut Attempts::default(),
+                &api(404, "NoSuchUpload"),
+                None
+            ),
+            Next::NotFound
+        );
+        assert_eq!(
+            decide(
+                &p,
+                &mut Attempts::default(),
+                &api(400, "InvalidArgument"),
+                Some(ErrorClass::AlreadyDone)
+            ),
             Next::AlreadyDone
         );
     }

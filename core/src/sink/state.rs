@@ -56,7 +56,11 @@ pub(crate) fn tunnel_name(t: SinkTunnel) -> &'static str {
 
 impl WriterState {
     /// The state as version 1, checked against the writer it is restored into.
-    pub(crate) fn into_v1(self, tunnel: SinkTunnel, table: &str) -> Result<WriterStateV1, SinkError> {
+    pub(crate) fn into_v1(
+        self,
+        tunnel: SinkTunnel,
+        table: &str,
+    ) -> Result<WriterStateV1, SinkError> {
         let WriterState::V1(v1) = self;
         if v1.tunnel != tunnel_name(tunnel) {
             return Err(SinkError::Restore(format!(

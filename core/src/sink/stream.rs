@@ -234,12 +234,12 @@ impl StreamWriter {
             Sess::Restored(s) | Sess::ReloadingRestored(s) => Some(s.name.clone()),
             _ => None,
         });
-        Location {
-            table: self.label.clone(),
-            partition: (!spec.is_empty()).then(|| spec.to_tunnel_string()),
+        Location::new(
+            self.label.clone(),
+            (!spec.is_empty()).then(|| spec.to_tunnel_string()),
             session,
             item,
-        }
+        )
     }
 
     // ------------------------------------------------------------------ inputs
@@ -250,7 +250,7 @@ impl StreamWriter {
         if let Err(e) = self.phase.check_running("write") {
             return Err(WriteRejected {
                 batch,
-                reason: Rejection::Error(e),
+                reason: Rejection::Error(Box::new(e)),
             });
         }
         let routed = match self.layout.route(&batch) {
@@ -258,7 +258,7 @@ impl StreamWriter {
             Err(e) => {
                 return Err(WriteRejected {
                     batch,
-                    reason: Rejection::Error(e),
+                    reason: Rejection::Error(Box::new(e)),
                 });
             }
         };
@@ -286,7 +286,7 @@ impl StreamWriter {
                     count,
                 };
                 self.fail(err.clone());
-                return Err(Rejection::Error(err));
+                return Err(Rejection::Error(Box::new(err)));
             }
         }
         enum Undo {
@@ -314,11 +314,13 @@ impl StreamWriter {
                 Some(b) => undo.push(Undo::Existing(spec.clone(), b.mark())),
             }
             if let Some(buf) = part.buffer.as_mut() {
-                let at = || Location {
-                    table: label.clone(),
-                    partition: (!spec.is_empty()).then(|| spec.to_tunnel_string()),
-                    session: None,
-                    item: None,
+                let at = || {
+                    Location::new(
+                        label.clone(),
+                        (!spec.is_empty()).then(|| spec.to_tunnel_string()),
+                        None,
+                        None,
+                    )
                 };
                 match buf.append(&routed.data, rows, at) {
                     Ok(n) => delta += n,
@@ -348,7 +350,7 @@ impl StreamWriter {
                 }
             }
             return match result {
-                Err(e) => Err(Rejection::Error(e)),
+                Err(e) => Err(Rejection::Error(Box::new(e))),
                 Ok(()) => {
                     self.budget.refuse(delta);
                     let target = self.budget.room_for(delta);
@@ -782,10 +784,8 @@ impl StreamWriter {
             Next::Reload(d) => {
                 // Reload the routes (once per partition), then send again.
                 self.requeue(seq);
-                let was_open = matches!(
-                    self.parts.get(&spec).map(|p| &p.sess),
-                    Some(Sess::Open(_))
-                );
+                let was_open =
+                    matches!(self.parts.get(&spec).map(|p| &p.sess), Some(Sess::Open(_)));
                 self.reload(&spec);
                 if was_open && !d.is_zero() {
                     // Hold the reload for the backoff: take it off the queue and time it.

@@ -16,6 +16,9 @@ use super::io::{Buffer, BufferMark, Io, Phase};
 use super::retry::{Attempts, Failure, Next, decide, failure_error};
 use super::settings::{UpsertSettings, WriterSettings};
 use super::state::{WriterState, WriterStateV1};
+use crate::api::instance::{
+    SqlJob, add_partition_sql, get_task_status, parse_submit, parse_task_status, submit_sql,
+};
 use crate::api::rest::TableMeta;
 use crate::api::tunnel::parse_empty;
 use crate::api::upsert::{
@@ -23,7 +26,7 @@ use crate::api::upsert::{
     classify_commit_error, commit_upsert, create_upsert, get_upsert, parse_upsert_session,
     upsert_record_columns, write_upsert,
 };
-use crate::api::{ErrorClass, SessionStatus};
+use crate::api::{ErrorClass, SessionStatus, codes};
 use crate::codec::RecordEncoder;
 use crate::hash::{Hasher, buckets_for_batch};
 use crate::machine::{Instant, Machine, Output, Reply, Token, TokenSource};
@@ -32,6 +35,14 @@ use crate::partition::PartitionSpec;
 use crate::types::{Column, OdpsType};
 
 type PartKey = (u64, PartitionSpec);
+
+/// Task name of the partition DDL.
+const DDL_TASK: &str = "maxc_sink_add_partition";
+/// Delays between status polls of the partition DDL.
+const DDL_POLL: crate::machine::Backoff = crate::machine::Backoff {
+    base: std::time::Duration::from_millis(100),
+    cap: std::time::Duration::from_secs(2),
+};
 type BucketKey = (u64, PartitionSpec, u32);
 
 #[derive(Debug, Clone)]
@@ -52,6 +63,12 @@ struct Epoch {
 enum Sess {
     /// Create queued, in flight or backing off.
     Creating,
+    /// The partition is missing: `ALTER TABLE … ADD IF NOT EXISTS PARTITION` submitted
+    /// (`instance` once known) and polled; then creating again.
+    AddingPartition {
+        instance: Option<String>,
+        polls: u32,
+    },
     /// Usable.
     Open(UpsertSession),
     /// Reload (new routes) queued, in flight or backing off.
@@ -73,15 +90,21 @@ struct Part {
     buckets: BTreeMap<u32, Buffer>,
     /// Accounted bytes of the bucket buffers.
     buffered: u64,
-    /// Blocks waiting for an open session.
-    waiting: VecDeque<u64>,
-    /// Blocks ready to send (at most `upsert.flush.concurrent` in flight per partition).
-    ready: VecDeque<u64>,
+    /// Blocks waiting for an open session (by flush order).
+    waiting: BTreeSet<u64>,
+    /// Blocks ready to send (by flush order; at most `upsert.flush.concurrent` in flight per
+    /// partition, at most one per bucket so that a key's writes keep their order).
+    ready: BTreeSet<u64>,
+    /// Buckets with a write in flight or backing off.
+    busy_buckets: BTreeSet<u32>,
     in_flight: usize,
     unacked: usize,
     /// The epoch is closed: commit once everything is acknowledged.
     closed: bool,
     commit: Option<Commit>,
+    commit_queued: bool,
+    /// The partition was created with DDL (done at most once).
+    partition_added: bool,
     committed: bool,
 }
 
@@ -92,12 +115,15 @@ impl Part {
             attempts: Attempts::default(),
             buckets: BTreeMap::new(),
             buffered: 0,
-            waiting: VecDeque::new(),
-            ready: VecDeque::new(),
+            waiting: BTreeSet::new(),
+            ready: BTreeSet::new(),
+            busy_buckets: BTreeSet::new(),
             in_flight: 0,
             unacked: 0,
             closed: false,
             commit: None,
+            commit_queued: false,
+            partition_added: false,
             committed: false,
         }
     }
@@ -105,7 +131,7 @@ impl Part {
     fn session(&self) -> Option<&UpsertSession> {
         match &self.sess {
             Sess::Open(s) | Sess::Reloading(s) => Some(s),
-            Sess::Creating => None,
+            Sess::Creating | Sess::AddingPartition { .. } => None,
         }
     }
 }
@@ -133,6 +159,8 @@ enum Timer {
 #[derive(Debug, Clone)]
 enum Pending {
     Session(PartKey),
+    /// Partition DDL: submit or status poll.
+    Ddl(PartKey),
     Put(u64),
     Commit(PartKey),
 }
@@ -217,7 +245,9 @@ impl UpsertWriter {
                 s.schema
                     .column_index(k)
                     .map(|i| (i, s.schema.columns[i].ty.clone()))
-                    .ok_or_else(|| SinkError::Config(format!("primary key column `{k}` is not a data column")))
+                    .ok_or_else(|| {
+                        SinkError::Config(format!("primary key column `{k}` is not a data column"))
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut epochs = BTreeMap::new();
@@ -289,16 +319,15 @@ impl UpsertWriter {
     }
 
     fn loc(&self, key: &PartKey, item: Option<Item>) -> Location {
-        Location {
-            table: self.label.clone(),
-            partition: (!key.1.is_empty()).then(|| key.1.to_tunnel_string()),
-            session: self
-                .parts
+        Location::new(
+            self.label.clone(),
+            (!key.1.is_empty()).then(|| key.1.to_tunnel_string()),
+            self.parts
                 .get(key)
                 .and_then(Part::session)
                 .map(|s| s.id.clone()),
             item,
-        }
+        )
     }
 
     // ------------------------------------------------------------------ inputs
@@ -323,7 +352,7 @@ impl UpsertWriter {
             };
             return Err(WriteRejected {
                 batch,
-                reason: Rejection::Error(e.into()),
+                reason: Rejection::Error(Box::new(e.into())),
             });
         }
         self.write_inner(batch, Some(kinds), now)
@@ -339,7 +368,7 @@ impl UpsertWriter {
         if let Err(e) = self.phase.check_running("write") {
             return Err(WriteRejected {
                 batch,
-                reason: Rejection::Error(e),
+                reason: Rejection::Error(Box::new(e)),
             });
         }
         match self.take(&batch, kinds, now) {
@@ -357,7 +386,12 @@ impl UpsertWriter {
         kinds: Option<&[RowKind]>,
     ) -> Result<(RecordBatch, Vec<Option<u32>>), SinkError> {
         let n = data.num_rows();
-        let kind = |i: usize| kinds.and_then(|k| k.get(i)).copied().unwrap_or(RowKind::Insert);
+        let kind = |i: usize| {
+            kinds
+                .and_then(|k| k.get(i))
+                .copied()
+                .unwrap_or(RowKind::Insert)
+        };
         let keys: Vec<(&OdpsType, &dyn Array)> = self
             .key_types
             .iter()
@@ -366,7 +400,13 @@ impl UpsertWriter {
         let buckets = buckets_for_batch(self.u.hasher, &keys, self.u.bucket_count)
             .map_err(InputError::from)?;
         let ops: Vec<i8> = (0..n)
-            .map(|i| if kind(i) == RowKind::Delete { OP_DELETE } else { OP_UPSERT })
+            .map(|i| {
+                if kind(i) == RowKind::Delete {
+                    OP_DELETE
+                } else {
+                    OP_UPSERT
+                }
+            })
             .collect();
         // `__value_cols`: empty for a full-row upsert; in partial-column mode the column ids
         // of the columns the batch has (deletes remove the whole row: empty).
@@ -382,7 +422,12 @@ impl UpsertWriter {
         };
         let per_row: Vec<bool> = (0..n).map(|i| kind(i) != RowKind::Delete).collect();
         let value_list = repeated_list(&value_cols, &per_row).map_err(SinkError::Config)?;
-        let mut fields: Vec<Field> = data.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut fields: Vec<Field> = data
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
         let mut arrays: Vec<ArrayRef> = data.columns().to_vec();
         for (name, array) in [
             ("__version", new_null_array(&DataType::Int64, n)),
@@ -397,7 +442,9 @@ impl UpsertWriter {
         let extended = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
             .map_err(|e| SinkError::Config(format!("building upsert records: {e}")))?;
         let routed = (0..n)
-            .map(|i| (kind(i) != RowKind::UpdateBefore).then(|| buckets.get(i).copied().unwrap_or(0)))
+            .map(|i| {
+                (kind(i) != RowKind::UpdateBefore).then(|| buckets.get(i).copied().unwrap_or(0))
+            })
             .collect();
         Ok((extended, routed))
     }
@@ -408,10 +455,13 @@ impl UpsertWriter {
         kinds: Option<&[RowKind]>,
         now: Instant,
     ) -> Result<(), Rejection> {
-        let routed = self.layout.route(batch).map_err(Rejection::Error)?;
+        let routed = self
+            .layout
+            .route(batch)
+            .map_err(|e| Rejection::Error(Box::new(e)))?;
         let (extended, buckets) = self
             .extend(&routed.data, &routed.present, kinds)
-            .map_err(Rejection::Error)?;
+            .map_err(|e| Rejection::Error(Box::new(e)))?;
         // (partition, bucket) → rows.
         let mut groups: Vec<(PartitionSpec, u32, Rows)> = Vec::new();
         for (spec, rows) in &routed.groups {
@@ -445,7 +495,7 @@ impl UpsertWriter {
                     count,
                 };
                 self.fail(err.clone());
-                return Err(Rejection::Error(err));
+                return Err(Rejection::Error(Box::new(err)));
             }
         }
         enum Undo {
@@ -469,17 +519,20 @@ impl UpsertWriter {
             let bkey = (epoch, spec.clone(), *bucket);
             match part.buckets.get(bucket) {
                 None => {
-                    part.buckets.insert(*bucket, Buffer::new(RecordEncoder::new(columns)));
+                    part.buckets
+                        .insert(*bucket, Buffer::new(RecordEncoder::new(columns)));
                     undo.push(Undo::NewBuffer(bkey));
                 }
                 Some(b) => undo.push(Undo::Existing(bkey, b.mark())),
             }
             if let Some(buf) = part.buckets.get_mut(bucket) {
-                let at = || Location {
-                    table: label.clone(),
-                    partition: (!spec.is_empty()).then(|| spec.to_tunnel_string()),
-                    session: None,
-                    item: Some(Item::Bucket(*bucket)),
+                let at = || {
+                    Location::new(
+                        label.clone(),
+                        (!spec.is_empty()).then(|| spec.to_tunnel_string()),
+                        None,
+                        Some(Item::Bucket(*bucket)),
+                    )
                 };
                 match buf.append(&extended, rows, at) {
                     Ok(n) => {
@@ -500,10 +553,10 @@ impl UpsertWriter {
                         self.parts.remove(&k);
                     }
                     Undo::NewBuffer((e, s, b)) => {
-                        if let Some(p) = self.parts.get_mut(&(e, s)) {
-                            if let Some(buf) = p.buckets.remove(&b) {
-                                p.buffered = p.buffered.saturating_sub(buf.cost());
-                            }
+                        if let Some(p) = self.parts.get_mut(&(e, s))
+                            && let Some(buf) = p.buckets.remove(&b)
+                        {
+                            p.buffered = p.buffered.saturating_sub(buf.cost());
                         }
                     }
                     Undo::Existing((e, s, b), m) => {
@@ -518,7 +571,7 @@ impl UpsertWriter {
                 }
             }
             return match result {
-                Err(e) => Err(Rejection::Error(e)),
+                Err(e) => Err(Rejection::Error(Box::new(e))),
                 Ok(()) => {
                     self.budget.refuse(delta);
                     let target = self.budget.room_for(delta);
@@ -531,11 +584,16 @@ impl UpsertWriter {
         self.budget.add_buffered(delta);
         for u in &undo {
             if let Undo::NewPart(k) = u {
-                self.epochs.entry(epoch).or_default().parts.insert(k.1.clone());
+                self.epochs
+                    .entry(epoch)
+                    .or_default()
+                    .parts
+                    .insert(k.1.clone());
                 self.session_queue.push_back(k.clone());
             }
         }
-        let touched: BTreeSet<PartKey> = groups.iter().map(|(s, _, _)| (epoch, s.clone())).collect();
+        let touched: BTreeSet<PartKey> =
+            groups.iter().map(|(s, _, _)| (epoch, s.clone())).collect();
         for (spec, bucket, _) in &groups {
             let key = (epoch, spec.clone());
             let full = self
@@ -552,7 +610,9 @@ impl UpsertWriter {
             if let Some(iv) = self.s.flush_interval
                 && self.parts.get(&key).is_some_and(|p| !p.buckets.is_empty())
             {
-                self.io.timers.set_if_absent(Timer::Flush(key.clone()), now.plus(iv));
+                self.io
+                    .timers
+                    .set_if_absent(Timer::Flush(key.clone()), now.plus(iv));
             }
             let over = self
                 .parts
@@ -627,7 +687,11 @@ impl UpsertWriter {
         let done: Vec<PartitionSpec> = ep
             .busy
             .iter()
-            .filter(|s| self.parts.get(&(epoch, (*s).clone())).is_none_or(|p| p.committed))
+            .filter(|s| {
+                self.parts
+                    .get(&(epoch, (*s).clone()))
+                    .is_none_or(|p| p.committed)
+            })
             .cloned()
             .collect();
         if let Some(ep) = self.epochs.get_mut(&epoch) {
@@ -704,10 +768,10 @@ impl UpsertWriter {
         };
         part.unacked += 1;
         if matches!(part.sess, Sess::Open(_)) {
-            part.ready.push_back(seq);
+            part.ready.insert(seq);
             self.mark_runnable(key);
         } else {
-            part.waiting.push_back(seq);
+            part.waiting.insert(seq);
         }
     }
 
@@ -719,7 +783,11 @@ impl UpsertWriter {
         let sizes: Vec<((PartKey, u32), u64)> = self
             .parts
             .range(from..)
-            .flat_map(|(k, p)| p.buckets.iter().map(move |(b, buf)| ((k.clone(), *b), buf.cost())))
+            .flat_map(|(k, p)| {
+                p.buckets
+                    .iter()
+                    .map(move |(b, buf)| ((k.clone(), *b), buf.cost()))
+            })
             .collect();
         for (key, b) in largest_first(sizes, self.budget.buffered(), target) {
             self.flush_bucket(&key, b);
@@ -747,17 +815,30 @@ impl UpsertWriter {
         }
         while let Some(key) = self.runnable.pop_front() {
             self.runnable_set.remove(&key);
-            loop {
-                let Some(part) = self.parts.get_mut(&key) else {
-                    break;
-                };
-                if part.in_flight >= self.u.flush_concurrent || !matches!(part.sess, Sess::Open(_)) {
+            let Some(part) = self.parts.get_mut(&key) else {
+                continue;
+            };
+            if !matches!(part.sess, Sess::Open(_)) {
+                continue;
+            }
+            // Oldest first; a bucket with a write under way waits (its later blocks too).
+            let mut send = Vec::new();
+            for &seq in &part.ready {
+                if part.in_flight + send.len() >= self.u.flush_concurrent {
                     break;
                 }
-                let Some(seq) = part.ready.pop_front() else {
-                    break;
+                let Some(b) = self.blocks.get(&seq) else {
+                    continue;
                 };
-                part.in_flight += 1;
+                if part.busy_buckets.insert(b.bucket) {
+                    send.push(seq);
+                }
+            }
+            for seq in &send {
+                part.ready.remove(seq);
+            }
+            part.in_flight += send.len();
+            for seq in send {
                 self.send_put(seq);
             }
         }
@@ -783,11 +864,93 @@ impl UpsertWriter {
             return;
         };
         let req = match &part.sess {
-            Sess::Creating => create_upsert(&self.s.ctx, &self.s.table, &key.1, self.u.slot_num, None),
+            Sess::Creating => {
+                create_upsert(&self.s.ctx, &self.s.table, &key.1, self.u.slot_num, None)
+            }
             Sess::Reloading(s) => get_upsert(&self.s.ctx, &self.s.table, &key.1, &s.id),
+            Sess::AddingPartition { instance: None, .. } => {
+                let sql = add_partition_sql(&self.s.ctx, &self.s.table, &key.1, true);
+                let guid = format!("maxc-sink-{}-{}", key.0, key.1.to_directory_string());
+                let req = submit_sql(&self.s.ctx, &SqlJob::new(DDL_TASK, sql, guid));
+                self.io.send(Pending::Ddl(key.clone()), req);
+                return;
+            }
+            Sess::AddingPartition {
+                instance: Some(id), ..
+            } => {
+                let req = get_task_status(&self.s.ctx, id);
+                self.io.send(Pending::Ddl(key.clone()), req);
+                return;
+            }
             Sess::Open(_) => return,
         };
         self.io.send(Pending::Session(key.clone()), req);
+    }
+
+    /// A reply to the partition DDL (submission or status poll).
+    fn on_ddl(&mut self, key: PartKey, reply: Reply, now: Instant) {
+        let Some(part) = self.parts.get_mut(&key) else {
+            return;
+        };
+        let Sess::AddingPartition { instance, polls } = &mut part.sess else {
+            return;
+        };
+        let result: Result<(), Failure> = match (&reply, instance.is_some()) {
+            (Err(t), _) => Err(Failure::Transport(t.clone())),
+            (Ok(resp), false) => match parse_submit(resp) {
+                Ok(id) => {
+                    *instance = Some(id);
+                    self.io.timers.set(Timer::Session(key), now);
+                    return;
+                }
+                Err(e) => Err(Failure::Api(e)),
+            },
+            (Ok(resp), true) => match parse_task_status(resp) {
+                Ok(st) if st.succeeded() => {
+                    part.sess = Sess::Creating;
+                    part.attempts = Attempts::default();
+                    part.partition_added = true;
+                    self.io.timers.set(Timer::Session(key), now);
+                    return;
+                }
+                Ok(st) if st.failed() => {
+                    let at = self.loc(&key, None);
+                    let detail = st
+                        .tasks
+                        .iter()
+                        .map(|t| format!("{} {:?}", t.name, t.status))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    return self.fail(SinkError::SessionState {
+                        op: Operation::AddPartition,
+                        at,
+                        status: format!("{:?}", st.status),
+                        reason: format!("the partition could not be created ({detail})"),
+                    });
+                }
+                Ok(_) => {
+                    *polls += 1;
+                    let d = DDL_POLL.delay(*polls);
+                    self.io.timers.set(Timer::Session(key), now.plus(d));
+                    return;
+                }
+                Err(e) => Err(Failure::Api(e)),
+            },
+        };
+        if let Err(f) = result {
+            let next = decide(&self.s.retry, &mut part.attempts, &f, None);
+            let attempts = part.attempts;
+            match next {
+                Next::Retry(d) | Next::Reload(d) => {
+                    self.io.timers.set(Timer::Session(key), now.plus(d));
+                }
+                Next::Reroute(_) => self.io.timers.set(Timer::Session(key), now),
+                Next::NotFound | Next::AlreadyDone | Next::GiveUp => {
+                    let at = self.loc(&key, None);
+                    self.fail(failure_error(Operation::AddPartition, at, attempts, f));
+                }
+            }
+        }
     }
 
     fn send_put(&mut self, seq: u64) {
@@ -902,7 +1065,7 @@ impl UpsertWriter {
                 if let Some(part) = self.parts.get_mut(&key) {
                     part.sess = Sess::Open(sess);
                     part.attempts = Attempts::default();
-                    let waiting: Vec<u64> = part.waiting.drain(..).collect();
+                    let waiting = std::mem::take(&mut part.waiting);
                     part.ready.extend(waiting);
                 }
                 self.mark_runnable(&key);
@@ -924,6 +1087,22 @@ impl UpsertWriter {
                 };
                 let next = decide(&self.s.retry, &mut part.attempts, &f, None);
                 let attempts = part.attempts;
+                let missing_partition = creating
+                    && !part.partition_added
+                    && self.s.create_partition
+                    && !key.1.is_empty()
+                    && matches!(&f, Failure::Api(e) if e.code == codes::NO_SUCH_PARTITION);
+                if missing_partition {
+                    // Upsert sessions cannot create partitions: add it with DDL, then create
+                    // the session again.
+                    part.sess = Sess::AddingPartition {
+                        instance: None,
+                        polls: 0,
+                    };
+                    part.attempts = Attempts::default();
+                    self.io.timers.set(Timer::Session(key), now);
+                    return;
+                }
                 match next {
                     Next::Retry(d) | Next::Reload(d) => {
                         self.io.timers.set(Timer::Session(key), now.plus(d));
@@ -951,6 +1130,7 @@ impl UpsertWriter {
                 if let Some(part) = self.parts.get_mut(&b.key) {
                     part.in_flight = part.in_flight.saturating_sub(1);
                     part.unacked = part.unacked.saturating_sub(1);
+                    part.busy_buckets.remove(&b.bucket);
                 }
                 if self.budget.release(b.body.len() as u64) {
                     self.io.event(SinkEvent::WriteReady);
@@ -984,7 +1164,8 @@ impl UpsertWriter {
                 // New routes: reload the session once, the block waits for it.
                 if let Some(part) = self.parts.get_mut(&key) {
                     part.in_flight = part.in_flight.saturating_sub(1);
-                    part.waiting.push_back(seq);
+                    part.busy_buckets.remove(&bucket);
+                    part.waiting.insert(seq);
                     if let Sess::Open(s) = &part.sess {
                         part.sess = Sess::Reloading(s.clone());
                         part.attempts = Attempts::default();
@@ -1001,16 +1182,27 @@ impl UpsertWriter {
 
     /// Queues the commit of a closed partition once its writes are all acknowledged.
     fn maybe_commit(&mut self, key: &PartKey) {
-        let Some(p) = self.parts.get(key) else {
+        // A partition's sessions commit in epoch order, so a later upsert of a key is never
+        // overtaken by an earlier one.
+        let earlier_pending = self.epochs.range(..key.0).any(|(e, _)| {
+            self.parts
+                .get(&(*e, key.1.clone()))
+                .is_some_and(|p| !p.committed)
+        });
+        if earlier_pending {
+            return;
+        }
+        let Some(p) = self.parts.get_mut(key) else {
             return;
         };
         let ready = p.closed
-            && p.commit.is_none()
+            && !p.commit_queued
             && !p.committed
             && p.unacked == 0
             && p.buckets.is_empty()
             && matches!(p.sess, Sess::Open(_));
-        if ready && !self.commit_queue.contains(key) {
+        if ready {
+            p.commit_queued = true;
             self.commit_queue.push_back(key.clone());
         }
     }
@@ -1023,6 +1215,14 @@ impl UpsertWriter {
         }
         if let Some(ep) = self.epochs.get_mut(&key.0) {
             ep.busy.remove(&key.1);
+        }
+        // The partition's next epoch may commit now.
+        let later: Vec<u64> = self.epochs.range(key.0 + 1..).map(|(e, _)| *e).collect();
+        if let Some(e) = later
+            .into_iter()
+            .find(|e| self.parts.contains_key(&(*e, key.1.clone())))
+        {
+            self.maybe_commit(&(e, key.1.clone()));
         }
     }
 
@@ -1065,7 +1265,8 @@ impl UpsertWriter {
                     SessionStatus::Committing if self.u.async_commit => self.committed(&key),
                     SessionStatus::Committing | SessionStatus::Normal => {
                         // Not there yet: ask again after the poll backoff.
-                        let Some(c) = self.parts.get_mut(&key).and_then(|p| p.commit.as_mut()) else {
+                        let Some(c) = self.parts.get_mut(&key).and_then(|p| p.commit.as_mut())
+                        else {
                             return;
                         };
                         c.polls += 1;
@@ -1103,7 +1304,12 @@ impl UpsertWriter {
                     Next::Reroute(_) => self.commit_again(key, now),
                     Next::NotFound | Next::AlreadyDone | Next::GiveUp => {
                         let at = self.loc(&key, None);
-                        self.fail(failure_error(Operation::CommitUpsertSession, at, attempts, f));
+                        self.fail(failure_error(
+                            Operation::CommitUpsertSession,
+                            at,
+                            attempts,
+                            f,
+                        ));
                     }
                 }
             }
@@ -1175,7 +1381,10 @@ impl UpsertWriter {
                     self.send_put(seq);
                 } else if let Some(p) = self.parts.get_mut(&key) {
                     p.in_flight = p.in_flight.saturating_sub(1);
-                    p.waiting.push_back(seq);
+                    if let Some(b) = self.blocks.get(&seq) {
+                        p.busy_buckets.remove(&b.bucket);
+                    }
+                    p.waiting.insert(seq);
                 }
             }
             Timer::Commit(key) => match self.timeout_error(&key, now) {
@@ -1199,6 +1408,7 @@ impl Machine for UpsertWriter {
         }
         match pending {
             Pending::Session(key) => self.on_session(key, reply, now),
+            Pending::Ddl(key) => self.on_ddl(key, reply, now),
             Pending::Put(seq) => self.on_put(seq, reply, now),
             Pending::Commit(key) => self.on_commit(key, reply, now),
         }

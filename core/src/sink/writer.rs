@@ -16,11 +16,11 @@ use crate::options::{SinkConfig, SinkTunnel};
 #[derive(Debug)]
 pub enum SinkWriter {
     /// Batch tunnel.
-    Batch(BatchWriter),
+    Batch(Box<BatchWriter>),
     /// Streaming tunnel.
-    Stream(StreamWriter),
+    Stream(Box<StreamWriter>),
     /// Upsert tunnel.
-    Upsert(UpsertWriter),
+    Upsert(Box<UpsertWriter>),
 }
 
 macro_rules! each {
@@ -37,9 +37,9 @@ impl SinkWriter {
     /// The writer for `config`'s tunnel and `meta`'s table.
     pub fn new(config: &SinkConfig, meta: &TableMeta) -> Result<Self, SinkError> {
         Ok(match config.tunnel {
-            SinkTunnel::Batch => SinkWriter::Batch(BatchWriter::new(config, meta)?),
-            SinkTunnel::Stream => SinkWriter::Stream(StreamWriter::new(config, meta)?),
-            SinkTunnel::Upsert => SinkWriter::Upsert(UpsertWriter::new(config, meta)?),
+            SinkTunnel::Batch => SinkWriter::Batch(Box::new(BatchWriter::new(config, meta)?)),
+            SinkTunnel::Stream => SinkWriter::Stream(Box::new(StreamWriter::new(config, meta)?)),
+            SinkTunnel::Upsert => SinkWriter::Upsert(Box::new(UpsertWriter::new(config, meta)?)),
         })
     }
 
@@ -50,9 +50,15 @@ impl SinkWriter {
         state: WriterState,
     ) -> Result<Self, SinkError> {
         Ok(match config.tunnel {
-            SinkTunnel::Batch => SinkWriter::Batch(BatchWriter::restore(config, meta, state)?),
-            SinkTunnel::Stream => SinkWriter::Stream(StreamWriter::restore(config, meta, state)?),
-            SinkTunnel::Upsert => SinkWriter::Upsert(UpsertWriter::restore(config, meta, state)?),
+            SinkTunnel::Batch => {
+                SinkWriter::Batch(Box::new(BatchWriter::restore(config, meta, state)?))
+            }
+            SinkTunnel::Stream => {
+                SinkWriter::Stream(Box::new(StreamWriter::restore(config, meta, state)?))
+            }
+            SinkTunnel::Upsert => {
+                SinkWriter::Upsert(Box::new(UpsertWriter::restore(config, meta, state)?))
+            }
         })
     }
 
@@ -82,10 +88,14 @@ impl SinkWriter {
             };
             return Err(WriteRejected {
                 batch,
-                reason: Rejection::Error(e.into()),
+                reason: Rejection::Error(Box::new(e.into())),
             });
         }
-        if let Some((row, kind)) = kinds.iter().enumerate().find(|(_, k)| **k != RowKind::Insert) {
+        if let Some((row, kind)) = kinds
+            .iter()
+            .enumerate()
+            .find(|(_, k)| **k != RowKind::Insert)
+        {
             let e = InputError::NotAppendOnly {
                 row,
                 kind: *kind,
@@ -93,7 +103,7 @@ impl SinkWriter {
             };
             return Err(WriteRejected {
                 batch,
-                reason: Rejection::Error(e.into()),
+                reason: Rejection::Error(Box::new(e.into())),
             });
         }
         self.write(batch, now)

@@ -46,7 +46,7 @@ fn reports(events: &[CommitEvent]) -> Vec<CommitReport> {
     events
         .iter()
         .filter_map(|e| match e {
-            CommitEvent::Outcome(r) => Some(r.clone()),
+            CommitEvent::Outcome(r) => Some(r.as_ref().clone()),
             _ => None,
         })
         .collect()
@@ -97,7 +97,10 @@ fn a_lost_commit_response_is_found_already_committed() {
     h.run(&mut server, 20);
     let rep = reports(&h.take_events());
     assert_eq!(rep[0].outcome, CommitOutcome::AlreadyCommitted);
-    assert!(matches!(rep[0].last_error, Some(SinkError::Transport { .. })));
+    assert!(matches!(
+        rep[0].last_error,
+        Some(SinkError::Transport { .. })
+    ));
     assert_eq!(server.uploads["u1"].commits, 1, "committed exactly once");
     assert_eq!(
         server.log,
@@ -178,7 +181,11 @@ fn expired_and_missing_sessions_are_known_failures() {
 #[test]
 fn retryable_failures_end_in_retry_later() {
     let mut server = server_with("u1", &[0]);
-    server.fault_op(Op::GetUpload, 100, FaultAction::Reply(Ok(error(503, "ServiceUnavailable"))));
+    server.fault_op(
+        Op::GetUpload,
+        100,
+        FaultAction::Reply(Ok(error(503, "ServiceUnavailable"))),
+    );
     let mut h = committer(&[("retryTimes", "2"), ("sleepMillis", "100")]);
     h.m.commit(vec![committable("u1", &[0], 1)], h.now);
     h.run(&mut server, 20);
@@ -192,16 +199,27 @@ fn retryable_failures_end_in_retry_later() {
     assert_eq!(h.now, t(300), "backoff 100 then 200");
     // Flow control does not count against the limit.
     let mut server = server_with("u1", &[0]);
-    server.fault_op(Op::GetUpload, 5, FaultAction::Reply(Ok(error(429, "FlowExceeded"))));
+    server.fault_op(
+        Op::GetUpload,
+        5,
+        FaultAction::Reply(Ok(error(429, "FlowExceeded"))),
+    );
     h.m.commit(vec![committable("u1", &[0], 1)], h.now);
     h.run(&mut server, 50);
-    assert_eq!(reports(&h.take_events())[0].outcome, CommitOutcome::Committed);
+    assert_eq!(
+        reports(&h.take_events())[0].outcome,
+        CommitOutcome::Committed
+    );
 }
 
 #[test]
 fn unexpected_errors_are_unknown_failures() {
     let mut server = server_with("u1", &[0]);
-    server.fault_op(Op::CommitUpload, 1, FaultAction::Reply(Ok(error(403, "AccessDenied"))));
+    server.fault_op(
+        Op::CommitUpload,
+        1,
+        FaultAction::Reply(Ok(error(403, "AccessDenied"))),
+    );
     let mut h = committer(&[]);
     h.m.commit(vec![committable("u1", &[0], 1)], h.now);
     h.run(&mut server, 20);
@@ -217,16 +235,28 @@ fn unexpected_errors_are_unknown_failures() {
 fn a_commit_answered_not_found_is_checked_again() {
     // Committed, then the response says the session is gone: the status check decides.
     let mut server = server_with("u1", &[0]);
-    server.fault_op(Op::CommitUpload, 1, FaultAction::Reply(Ok(error(404, "NoSuchUpload"))));
+    server.fault_op(
+        Op::CommitUpload,
+        1,
+        FaultAction::Reply(Ok(error(404, "NoSuchUpload"))),
+    );
     let mut h = committer(&[]);
     h.m.commit(vec![committable("u1", &[0], 1)], h.now);
     h.run(&mut server, 20);
     // The fake server did not commit (the fault replaced the answer): the re-check sees
     // `normal` and commits.
-    assert_eq!(reports(&h.take_events())[0].outcome, CommitOutcome::Committed);
+    assert_eq!(
+        reports(&h.take_events())[0].outcome,
+        CommitOutcome::Committed
+    );
     assert_eq!(
         server.log,
-        vec![Op::GetUpload, Op::CommitUpload, Op::GetUpload, Op::CommitUpload]
+        vec![
+            Op::GetUpload,
+            Op::CommitUpload,
+            Op::GetUpload,
+            Op::CommitUpload
+        ]
     );
 }
 
@@ -242,7 +272,10 @@ fn a_closing_session_is_looked_at_again() {
     assert!(h.take_sent().is_empty());
     server.uploads.get_mut("u1").unwrap().status = SessionStatus::Closed;
     h.run(&mut server, 20);
-    assert_eq!(reports(&h.take_events())[0].outcome, CommitOutcome::AlreadyCommitted);
+    assert_eq!(
+        reports(&h.take_events())[0].outcome,
+        CommitOutcome::AlreadyCommitted
+    );
 }
 
 #[test]
@@ -260,7 +293,9 @@ fn concurrency_is_limited_and_duplicates_wait_for_each_other() {
         );
     }
     let mut h = committer(&[("insert.commit.thread-num", "2")]);
-    let mut list: Vec<_> = (0..5).map(|i| committable(&format!("u{i}"), &[0], i)).collect();
+    let mut list: Vec<_> = (0..5)
+        .map(|i| committable(&format!("u{i}"), &[0], i))
+        .collect();
     list.push(committable("u0", &[0], 0));
     h.m.commit(list, h.now);
     let mut max_in_flight = 0;
@@ -281,7 +316,10 @@ fn concurrency_is_limited_and_duplicates_wait_for_each_other() {
         .collect();
     assert_eq!(outcomes.len(), 6);
     assert_eq!(
-        outcomes.iter().filter(|(_, o)| *o == CommitOutcome::Committed).count(),
+        outcomes
+            .iter()
+            .filter(|(_, o)| *o == CommitOutcome::Committed)
+            .count(),
         5
     );
     assert!(outcomes.contains(&("u0".into(), CommitOutcome::AlreadyCommitted)));
@@ -314,7 +352,12 @@ fn writer_and_committer_end_to_end() {
         other => panic!("{other:?}"),
     };
     // Nothing is visible before the commit.
-    assert!(server.uploads.values().all(|u| u.status == SessionStatus::Normal));
+    assert!(
+        server
+            .uploads
+            .values()
+            .all(|u| u.status == SessionStatus::Normal)
+    );
     let mut c = Harness::new(Committer::new(&cfg));
     c.m.commit(committables.clone(), c.now);
     c.run(&mut server, 100);
@@ -335,8 +378,10 @@ fn writer_and_committer_end_to_end() {
     let mut c2 = Harness::new(Committer::new(&cfg));
     c2.m.commit(committables, c2.now);
     c2.run(&mut server, 100);
-    assert!(reports(&c2.take_events())
-        .iter()
-        .all(|r| r.outcome == CommitOutcome::AlreadyCommitted));
+    assert!(
+        reports(&c2.take_events())
+            .iter()
+            .all(|r| r.outcome == CommitOutcome::AlreadyCommitted)
+    );
     assert!(server.uploads.values().all(|u| u.commits == 1));
 }

@@ -3,6 +3,7 @@
 
 mod batch;
 mod committer;
+mod props;
 mod stream;
 mod upsert;
 
@@ -11,7 +12,6 @@ use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use bytes::Bytes;
 
 use crate::api::rest::TableMeta;
 use crate::api::stream::{StreamSession, StreamWriteAck, render_stream_write};
@@ -124,8 +124,7 @@ pub(crate) fn error(status: u16, code: &str) -> Response {
 /// Decodes a record-stream body (decompressing per its `Content-Encoding`) into (id, name)
 /// pairs of the first two columns.
 pub(crate) fn decode(req: &Request, columns: &[Column]) -> Vec<RecordBatch> {
-    let codec =
-        Compression::from_content_encoding(req.headers.get("content-encoding")).unwrap();
+    let codec = Compression::from_content_encoding(req.headers.get("content-encoding")).unwrap();
     let raw = decompress(codec, &req.body, 1 << 30).unwrap();
     decode_all(columns, &raw, 1024).unwrap()
 }
@@ -195,7 +194,7 @@ impl<M: Machine> Harness<M> {
     }
 
     /// Jumps to the next deadline; false when there is none.
-    pub(crate) fn to_deadline(&mut self) -> bool {
+    pub(crate) fn jump_to_deadline(&mut self) -> bool {
         match self.m.next_deadline() {
             Some(d) => {
                 self.at(d);
@@ -214,7 +213,7 @@ impl<M: Machine> Harness<M> {
             if let Some((token, req)) = self.sent.pop_front() {
                 let reply = server.handle(&req);
                 self.reply(token, reply);
-            } else if !self.to_deadline() {
+            } else if !self.jump_to_deadline() {
                 return steps;
             }
             steps += 1;
@@ -261,6 +260,8 @@ pub(crate) struct FakeUpsert {
     pub(crate) writes: Vec<Request>,
     pub(crate) polls_left: usize,
     pub(crate) commit_posts: usize,
+    /// Order in which sessions reached `committed`.
+    pub(crate) committed_seq: Option<u64>,
 }
 
 /// The request kinds the fake server tells apart.
@@ -313,6 +314,9 @@ pub(crate) struct FakeServer {
     pub(crate) commit_polls: usize,
     pub(crate) hash_key: Vec<String>,
     pub(crate) hasher: ApiHasher,
+    /// Keep request bodies of blocks (false: store the request without its body, to save
+    /// memory in volume tests).
+    pub(crate) keep_bodies: bool,
     next: u64,
 }
 
@@ -335,6 +339,7 @@ impl FakeServer {
             commit_polls: 0,
             hash_key: vec!["id".into()],
             hasher: ApiHasher::Default,
+            keep_bodies: true,
             next: 0,
         }
     }
@@ -371,7 +376,11 @@ impl FakeServer {
         let op = op_of(req);
         self.log.push(op);
         let mut lose = false;
-        if let Some(f) = self.faults.iter_mut().find(|f| f.times > 0 && (f.matches)(req)) {
+        if let Some(f) = self
+            .faults
+            .iter_mut()
+            .find(|f| f.times > 0 && (f.matches)(req))
+        {
             f.times -= 1;
             match f.action.clone() {
                 FaultAction::Reply(r) => return r,
@@ -380,7 +389,10 @@ impl FakeServer {
         }
         let resp = self.apply(op, req);
         if lose {
-            return Err(TransportError::new(TransportErrorKind::Closed, "response lost"));
+            return Err(TransportError::new(
+                TransportErrorKind::Closed,
+                "response lost",
+            ));
         }
         Ok(resp)
     }
@@ -432,7 +444,9 @@ impl FakeServer {
                 columns: self.schema.columns.clone(),
                 partition_columns: vec![],
             },
-            column_ids: (0..self.schema.columns.len()).map(|i| i.to_string()).collect(),
+            column_ids: (0..self.schema.columns.len())
+                .map(|i| i.to_string())
+                .collect(),
             hash_key: self.hash_key.clone(),
             hasher: self.hasher,
             slots,
@@ -470,11 +484,13 @@ impl FakeServer {
                 let block: u32 = req.query_param("blockid").unwrap().parse().unwrap();
                 match self.uploads.get_mut(&id) {
                     None => error(404, "NoSuchUpload"),
-                    Some(u) if u.status != SessionStatus::Normal => {
-                        error(409, "StatusConflict")
-                    }
+                    Some(u) if u.status != SessionStatus::Normal => error(409, "StatusConflict"),
                     Some(u) => {
-                        u.blocks.insert(block, req.clone());
+                        let mut kept = req.clone();
+                        if !self.keep_bodies {
+                            kept.body = Default::default();
+                        }
+                        u.blocks.insert(block, kept);
                         Response::new(200, "")
                     }
                 }
@@ -536,6 +552,7 @@ impl FakeServer {
                         writes: Vec::new(),
                         polls_left: self.commit_polls,
                         commit_posts: 0,
+                        committed_seq: None,
                     },
                 );
                 self.upsert_json(&id, SessionStatus::Normal)
@@ -572,6 +589,10 @@ impl FakeServer {
                     u.status = SessionStatus::Committing;
                 } else {
                     u.status = SessionStatus::Committed;
+                    if u.committed_seq.is_none() {
+                        self.next += 1;
+                        u.committed_seq = Some(self.next);
+                    }
                 }
                 let st = u.status.clone();
                 self.upsert_json(&id, st)
@@ -605,20 +626,27 @@ impl FakeServer {
     }
 }
 
-pub(crate) fn body_bytes(r: &Request) -> Bytes {
-    r.body.clone()
-}
+/// One decoded upsert record: (id, name, `__operation`, `__value_cols`).
+pub(crate) type UpsertRow = (i64, Option<String>, i8, Vec<i64>);
 
-/// Column values of a decoded upsert batch: (id, name, op, value_cols).
-pub(crate) fn upsert_rows(batches: &[RecordBatch]) -> Vec<(i64, Option<String>, i8, Vec<i64>)> {
+/// The records of decoded upsert batches.
+pub(crate) fn upsert_rows(batches: &[RecordBatch]) -> Vec<UpsertRow> {
     use arrow_array::{Int8Array, ListArray};
     let mut out = Vec::new();
     for b in batches {
         let ids = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
         let names = b.column(1).as_any().downcast_ref::<StringArray>().unwrap();
         let n = b.num_columns();
-        let ops = b.column(n - 3).as_any().downcast_ref::<Int8Array>().unwrap();
-        let vals = b.column(n - 1).as_any().downcast_ref::<ListArray>().unwrap();
+        let ops = b
+            .column(n - 3)
+            .as_any()
+            .downcast_ref::<Int8Array>()
+            .unwrap();
+        let vals = b
+            .column(n - 1)
+            .as_any()
+            .downcast_ref::<ListArray>()
+            .unwrap();
         assert!(b.column(n - 5).is_null(0), "__version is NULL");
         assert!(b.column(n - 4).is_null(0), "__app_version is NULL");
         assert!(b.column(n - 2).is_null(0), "__key_cols is NULL");

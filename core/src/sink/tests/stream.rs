@@ -74,7 +74,10 @@ fn puts_go_round_robin_over_slots_and_the_session_is_kept_across_barriers() {
         .map(|(_, r)| {
             (
                 r.query_param("slotid").unwrap().to_string(),
-                r.headers.get("odps-tunnel-routed-server").unwrap().to_string(),
+                r.headers
+                    .get("odps-tunnel-routed-server")
+                    .unwrap()
+                    .to_string(),
             )
         })
         .collect();
@@ -95,7 +98,10 @@ fn puts_go_round_robin_over_slots_and_the_session_is_kept_across_barriers() {
     assert_eq!(puts[0].1.query_param("record_count"), Some("2"));
     assert_eq!(ids_of(&decode(&puts[0].1, &cols())), vec![1, 2]);
     h.m.barrier(1, h.now).unwrap();
-    assert!(prepared_ids(&h.take_events()).is_empty(), "PUTs not acknowledged");
+    assert!(
+        prepared_ids(&h.take_events()).is_empty(),
+        "PUTs not acknowledged"
+    );
     for (tok, req) in puts {
         let r = server.handle(&req);
         h.reply(tok, r);
@@ -175,9 +181,17 @@ fn a_moved_slot_address_is_used_for_later_writes() {
     let seen = serve(&mut h, &mut server);
     let routes: Vec<_> = seen
         .iter()
-        .map(|r| r.headers.get("odps-tunnel-routed-server").unwrap().to_string())
+        .map(|r| {
+            r.headers
+                .get("odps-tunnel-routed-server")
+                .unwrap()
+                .to_string()
+        })
         .collect();
-    assert_eq!(routes, vec!["10.0.0.2:8080", "10.0.0.1:8080", "10.0.0.9:9000"]);
+    assert_eq!(
+        routes,
+        vec!["10.0.0.2:8080", "10.0.0.1:8080", "10.0.0.9:9000"]
+    );
     assert_eq!(server.count(Op::GetStream), 0, "same slot count: no reload");
 }
 
@@ -187,12 +201,22 @@ fn bad_gateway_reloads_and_resends_and_308_reroutes() {
     let mut h = writer(false, &[("batchSize", "1"), ("sleepMillis", "100")]);
     h.m.write(rows(&[1], None), h.now).unwrap();
     serve(&mut h, &mut server);
-    server.fault_op(Op::PutStream, 1, FaultAction::Reply(Ok(error(504, "GatewayTimeout"))));
+    server.fault_op(
+        Op::PutStream,
+        1,
+        FaultAction::Reply(Ok(error(504, "GatewayTimeout"))),
+    );
     h.m.write(rows(&[2], None), h.now).unwrap();
     let seen = serve(&mut h, &mut server);
-    assert_eq!(seen.iter().map(op_of).collect::<Vec<_>>(), vec![Op::PutStream]);
-    assert_eq!(h.m.next_deadline(), Some(h.now.plus(std::time::Duration::from_millis(100))));
-    h.to_deadline();
+    assert_eq!(
+        seen.iter().map(op_of).collect::<Vec<_>>(),
+        vec![Op::PutStream]
+    );
+    assert_eq!(
+        h.m.next_deadline(),
+        Some(h.now.plus(std::time::Duration::from_millis(100)))
+    );
+    h.jump_to_deadline();
     let seen = serve(&mut h, &mut server);
     assert_eq!(
         seen.iter().map(op_of).collect::<Vec<_>>(),
@@ -257,16 +281,28 @@ fn dynamic_partitions_get_one_session_each_and_the_limit_applies() {
     let mut server = FakeServer::new(schema(true));
     let mut h = writer(
         true,
-        &[("partition", "ds"), ("dynamicPartitionLimit", "2"), ("numFlushThreads", "2")],
+        &[
+            ("partition", "ds"),
+            ("dynamicPartitionLimit", "2"),
+            ("numFlushThreads", "2"),
+        ],
     );
-    h.m.write(rows(&[1, 2, 3], Some(&["x", "y", "x"])), h.now).unwrap();
+    h.m.write(rows(&[1, 2, 3], Some(&["x", "y", "x"])), h.now)
+        .unwrap();
     h.m.barrier(1, h.now).unwrap();
     serve(&mut h, &mut server);
     assert_eq!(server.stream_ids("ds=x"), vec![1, 3]);
     assert_eq!(server.stream_ids("ds=y"), vec![2]);
     assert_eq!(prepared_ids(&h.take_events()), vec![1]);
-    let e = h.m.write(rows(&[4, 5, 6], Some(&["x", "y", "z"])), h.now).unwrap_err();
-    assert!(e.error().unwrap().to_string().contains("Too many dynamic partitions"));
+    let e =
+        h.m.write(rows(&[4, 5, 6], Some(&["x", "y", "z"])), h.now)
+            .unwrap_err();
+    assert!(
+        e.error()
+            .unwrap()
+            .to_string()
+            .contains("Too many dynamic partitions")
+    );
     assert!(h.m.failure().is_some());
 }
 
@@ -306,4 +342,45 @@ fn snapshot_keeps_sessions_and_restore_reloads_them() {
     assert_eq!(server.stream_ids("ds=a"), vec![1, 3]);
     assert_eq!(server.stream_ids("ds=b"), vec![4]);
     assert!(r.m.barrier(5, r.now).is_err(), "checkpoint ids continue");
+}
+
+#[test]
+fn interval_and_budget_flushes() {
+    let mut server = FakeServer::new(schema(true));
+    let cfg = SinkConfig::builder("http://e/api", "p", "t", Credentials::access_key("a", "b"))
+        .use_stream_tunnel(true)
+        .partition("ds")
+        .option("flushIntervalMs", "2000")
+        .option("compressAlgorithm", "RAW")
+        .memory_budget(crate::options::MemorySize::bytes(4000))
+        .build()
+        .unwrap();
+    let mut h = Harness::new(StreamWriter::new(&cfg, &meta(true)).unwrap());
+    h.at(t(100));
+    h.m.write(rows(&[1], Some(&["a"])), h.now).unwrap();
+    serve(&mut h, &mut server);
+    assert_eq!(
+        h.m.next_deadline(),
+        Some(t(2100)),
+        "interval from the first row"
+    );
+    h.at(t(2100));
+    serve(&mut h, &mut server);
+    assert_eq!(server.stream_ids("ds=a"), vec![1]);
+    assert_eq!(h.m.next_deadline(), None);
+    // Budget: ~3400 bytes in "b" and ~220 in "c" pass 3/4 of 4000: "b" (largest) flushes.
+    h.m.write(wide_rows(10..40, 100, Some("b")), h.now).unwrap();
+    h.m.write(wide_rows(40..42, 100, Some("c")), h.now).unwrap();
+    let seen = serve(&mut h, &mut server);
+    assert!(
+        seen.iter()
+            .any(|r| op_of(r) == Op::PutStream && r.query_param("partition") == Some("ds=b"))
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|r| op_of(r) == Op::PutStream && r.query_param("partition") == Some("ds=c"))
+    );
+    assert_eq!(server.stream_ids("ds=b").len(), 30);
+    assert!(h.m.memory().peak <= 4000, "{:?}", h.m.memory());
 }

@@ -1,0 +1,4 @@
+mod blacklist;
+mod blacklist_props;
+mod key;
+mod machine;

@@ -1,0 +1,5 @@
+pub(crate) mod support;
+
+mod enumerator;
+mod pipeline;
+mod reader;
