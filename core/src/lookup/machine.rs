@@ -1017,3 +1017,19 @@ enum DataError {
     /// The load cannot go on.
     Fatal(LookupError),
 }
+
+impl crate::machine::Machine for LookupMachine {
+    type Event = LookupEvent;
+
+    fn handle_reply(&mut self, token: Token, reply: Reply, now: Instant) {
+        LookupMachine::handle_reply(self, token, reply, now)
+    }
+
+    fn poll(&mut self, now: Instant) -> Option<Output<LookupEvent>> {
+        LookupMachine::poll(self, now)
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        LookupMachine::next_deadline(self)
+    }
+}

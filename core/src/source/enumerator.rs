@@ -1216,3 +1216,19 @@ impl SplitEnumerator {
         }
     }
 }
+
+impl crate::machine::Machine for SplitEnumerator {
+    type Event = EnumeratorEvent;
+
+    fn handle_reply(&mut self, token: Token, reply: Reply, now: Instant) {
+        SplitEnumerator::handle_reply(self, token, reply, now)
+    }
+
+    fn poll(&mut self, now: Instant) -> Option<Output<EnumeratorEvent>> {
+        SplitEnumerator::poll(self, now)
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        SplitEnumerator::next_deadline(self)
+    }
+}

@@ -655,3 +655,19 @@ fn lost_reason(e: &ApiError) -> Option<LostReason> {
     }
     None
 }
+
+impl crate::machine::Machine for SplitReader {
+    type Event = ReaderEvent;
+
+    fn handle_reply(&mut self, token: Token, reply: Reply, now: Instant) {
+        SplitReader::handle_reply(self, token, reply, now)
+    }
+
+    fn poll(&mut self, now: Instant) -> Option<Output<ReaderEvent>> {
+        SplitReader::poll(self, now)
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        SplitReader::next_deadline(self)
+    }
+}

@@ -157,6 +157,10 @@ pub struct LogEntry {
     pub fault: Option<u64>,
     /// Error code of an error response.
     pub error: Option<String>,
+    /// `Content-Encoding` of the request body, when it had one.
+    pub request_encoding: Option<String>,
+    /// `Content-Encoding` of the response body, when it had one.
+    pub response_encoding: Option<String>,
 }
 
 /// Per-request context handed to handlers.
@@ -363,6 +367,8 @@ impl Service {
             status,
             fault,
             error,
+            request_encoding: req.headers.get("content-encoding").map(str::to_string),
+            response_encoding: None,
         });
     }
 
@@ -534,6 +540,13 @@ impl Service {
             fault_id,
             error,
         );
+        if let Some(entry) = self.log.back_mut() {
+            entry.response_encoding = reply
+                .response
+                .headers
+                .get("content-encoding")
+                .map(str::to_string);
+        }
         reply
     }
 

@@ -489,7 +489,7 @@ pub(super) fn read_data(
     }
     check_partition_param(req, &s.target)?;
     let (start, count) = parse_row_range(req.query_param("rowrange"), s.record_count)?;
-    // Projection: field numbers follow the requested list.
+    // Projection: record field numbers follow the requested list.
     let all = &s.target.columns;
     let mut picked: Vec<usize> = Vec::new();
     if let Some(list) = req.query_param("columns").filter(|c| !c.trim().is_empty()) {
@@ -513,6 +513,13 @@ pub(super) fn read_data(
     if picked.is_empty() {
         picked = (0..all.len()).collect();
     }
+    let arrow = req.has_query("arrow");
+    if arrow {
+        // Arrow bodies carry the projected columns in table order (pyodps builds the wire
+        // schema by filtering the table schema, then re-orders to the requested list).
+        picked.sort_unstable();
+        picked.dedup();
+    }
     let wire: Vec<Column> = picked.iter().map(|i| all[*i].clone()).collect();
     let mut parts = Vec::new();
     let (mut skip, mut left) = (start, count);
@@ -535,7 +542,6 @@ pub(super) fn read_data(
         left -= take;
         skip = 0;
     }
-    let arrow = req.has_query("arrow");
     let body = if arrow {
         payload::encode_arrow(&wire, &parts, ctx.corrupt_crc)?
     } else {
