@@ -122,6 +122,19 @@ pub fn heal_rules(svc: &mut Service, rules: &mut Rules) {
     }
 }
 
+/// Adds how often each request-fault rule fired to `out` and forgets the rules (call before
+/// the rules are removed or the service is dropped).
+pub fn harvest(svc: &Service, rules: &mut Rules, out: &mut BTreeMap<&'static str, u64>) {
+    for rule in svc.faults().rules() {
+        if rule.fired > 0
+            && let Some(k) = rules.kinds.get(&rule.id)
+        {
+            *out.entry(k).or_default() += rule.fired;
+        }
+    }
+    rules.kinds.clear();
+}
+
 /// Requests the mock served in this incarnation (the counting rule's `matched`).
 pub fn served(svc: &Service, rules: &Rules) -> u64 {
     svc.faults()

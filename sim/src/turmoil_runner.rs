@@ -528,8 +528,11 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
                 Action::CrashMock => {
                     if !mock_down {
                         if let Some(svc) = current.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                            let n = mockctl::served(&lock_svc(&svc), &rules.lock().unwrap_or_else(|e| e.into_inner()));
+                            let svc = lock_svc(&svc);
+                            let mut r = rules.lock().unwrap_or_else(|e| e.into_inner());
+                            let n = mockctl::served(&svc, &r);
                             *served_before.lock().unwrap_or_else(|e| e.into_inner()) += n;
+                            mockctl::harvest(&svc, &mut r, &mut injected.lock().unwrap_or_else(|e| e.into_inner()));
                         }
                         sim.crash("mock");
                         mock_down = true;
@@ -577,7 +580,13 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
                 Action::Heal => {
                     healed.store(true, Ordering::SeqCst);
                     if let Some(svc) = current.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                        mockctl::heal_rules(&mut lock_svc(svc), &mut rules.lock().unwrap_or_else(|e| e.into_inner()));
+                        let mut svc = lock_svc(svc);
+                        let mut r = rules.lock().unwrap_or_else(|e| e.into_inner());
+                        let ids: Vec<u64> = r.kinds.keys().copied().collect();
+                        mockctl::harvest(&svc, &mut r, &mut injected.lock().unwrap_or_else(|e| e.into_inner()));
+                        for id in ids {
+                            svc.faults_mut().remove(id);
+                        }
                     }
                 }
             }
@@ -607,14 +616,8 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
         let mut inj = injected.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(svc) = &final_svc {
             let svc = lock_svc(svc);
-            let r = rules.lock().unwrap_or_else(|e| e.into_inner());
-            for rule in svc.faults().rules() {
-                if rule.fired > 0
-                    && let Some(k) = r.kinds.get(&rule.id)
-                {
-                    *inj.entry(k).or_default() += rule.fired;
-                }
-            }
+            let mut r = rules.lock().unwrap_or_else(|e| e.into_inner());
+            mockctl::harvest(&svc, &mut r, &mut inj);
         }
     }
     let mut trace = std::mem::replace(
