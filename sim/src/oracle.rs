@@ -172,7 +172,8 @@ fn expired_session_rows(svc: &Service, sc: &Scenario) -> BTreeMap<String, Vec<i6
 /// the last check are read (watermarks only grow, so older rows stay valid).
 #[derive(Debug, Default)]
 pub struct CommitWatch {
-    checked: BTreeSet<u64>,
+    /// Per partition: the segment list seen at the last check (batch commits append).
+    parts: BTreeMap<Vec<String>, Vec<u64>>,
     seen: BTreeSet<i64>,
 }
 
@@ -198,10 +199,29 @@ impl CommitWatch {
             return v;
         };
         let marks = shared.watermarks(sc.parallelism);
-        for seg in t.segment_ids() {
-            if !self.checked.insert(seg) {
-                continue;
+        let mut fresh = Vec::new();
+        let mut lists: Vec<(Vec<String>, &Vec<u64>)> = Vec::new();
+        if t.is_partitioned() {
+            for (k, p) in &t.partitions {
+                lists.push((k.clone(), &p.data.segments));
             }
+        } else {
+            lists.push((Vec::new(), &t.data.segments));
+        }
+        for (k, segs) in lists {
+            let old = self.parts.get(&k).map_or(&[][..], |v| v.as_slice());
+            if segs.starts_with(old) {
+                if segs.len() == old.len() {
+                    continue;
+                }
+                fresh.extend_from_slice(&segs[old.len()..]);
+            } else {
+                // Not an append (should not happen with the batch tunnel): look at it all.
+                fresh.extend(segs.iter().filter(|s| !old.contains(s)));
+            }
+            self.parts.insert(k, segs.clone());
+        }
+        for seg in fresh {
             let Some(ids) = svc.segments().get(seg).ok().and_then(|s| i64_col(&s.batch, "id")) else {
                 continue;
             };

@@ -138,8 +138,10 @@ impl Scenario {
     pub fn generate(seed: u64, workload: Workload, bugs: &[Bug]) -> Self {
         let mut r = Rng::fork(seed, "scenario");
         let parallelism = r.range(1, 4) as usize;
+        // Many partitions: fewer rows and checkpoints (every partition of every epoch is an
+        // upload session).
         let per = match workload {
-            Workload::BatchMany => r.range(300, 1500),
+            Workload::BatchMany => r.range(200, 700),
             _ => r.range(200, 2500),
         };
         let rows: Vec<u64> = (0..parallelism)
@@ -149,7 +151,10 @@ impl Scenario {
         let batch_rows = (1, batch_hi);
         let gap_hi = r.range(10, 80);
         let write_gap_ms = (gap_hi / 4, gap_hi);
-        let checkpoint_interval_ms = r.range(250, 2000);
+        let checkpoint_interval_ms = match workload {
+            Workload::BatchMany => r.range(800, 2500),
+            _ => r.range(250, 2000),
+        };
         let checkpoint_timeout_ms = r.range(4_000, 20_000);
         let notify_delay_ms = (0, r.range(0, 400));
         let restart_delay_ms = r.range(100, 1500);

@@ -23,7 +23,7 @@ pub enum Workload {
     BatchStatic,
     /// Batch tunnel with dynamic partitions (a few values).
     BatchDynamic,
-    /// Batch tunnel with many dynamic partitions (~150 values).
+    /// Batch tunnel with many dynamic partitions (100 values).
     BatchMany,
     /// Streaming tunnel into a static partition.
     Stream,
@@ -85,7 +85,7 @@ impl Workload {
     pub fn partition_values(self) -> u64 {
         match self {
             Workload::BatchDynamic => 4,
-            Workload::BatchMany => 150,
+            Workload::BatchMany => 100,
             _ => 1,
         }
     }
