@@ -305,6 +305,28 @@ pub fn check_final(svc: &Service, sc: &Scenario, shared: &Shared, liveness: bool
     v
 }
 
+/// Reports lost rows as ranges per subtask (`(subtask, offset)`, ascending).
+fn report_lost(lost: &[(usize, u64)], v: &mut Verdict) {
+    let mut i = 0;
+    while i < lost.len() {
+        let (s, from) = lost[i];
+        let mut to = from;
+        while i + 1 < lost.len() && lost[i + 1] == (s, to + 1) {
+            i += 1;
+            to += 1;
+        }
+        let n = to - from + 1;
+        v.violate(if n == 1 {
+            format!("row {s}/{from} was acknowledged by a completed checkpoint but is not visible (lost)")
+        } else {
+            format!(
+                "rows {s}/{from}..={s}/{to} ({n} rows) were acknowledged by a completed checkpoint but are not visible (lost)"
+            )
+        });
+        i += 1;
+    }
+}
+
 fn check_batch(
     svc: &Service,
     sc: &Scenario,
@@ -314,11 +336,31 @@ fn check_batch(
     v: &mut Verdict,
 ) {
     // Exactly once.
-    for (id, n) in count {
-        if *n > 1 {
+    let dups: Vec<(usize, u64, u64)> = count
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(id, n)| {
             let (s, off) = split_id(*id);
-            v.violate(format!("row {s}/{off} is visible {n} times (batch tunnel must be exactly-once)"));
+            (s, off, *n)
+        })
+        .collect();
+    let mut i = 0;
+    while i < dups.len() {
+        let (s, from, n) = dups[i];
+        let mut to = from;
+        while i + 1 < dups.len() && dups[i + 1] == (s, to + 1, n) {
+            i += 1;
+            to += 1;
         }
+        v.violate(if to == from {
+            format!("row {s}/{from} is visible {n} times (batch tunnel must be exactly-once)")
+        } else {
+            format!(
+                "rows {s}/{from}..={s}/{to} ({} rows) are visible {n} times each (batch tunnel must be exactly-once)",
+                to - from + 1
+            )
+        });
+        i += 1;
     }
     v.check("no-duplicates", count.len() as u64);
     // Nothing visible beyond the acknowledged input.
@@ -340,6 +382,7 @@ fn check_batch(
         }
     }
     let mut checked = 0u64;
+    let mut lost = Vec::new();
     for (s, &w) in marks.iter().enumerate() {
         for off in 0..w {
             let id = crate::workload::row_id(s, off);
@@ -348,13 +391,12 @@ fn check_batch(
                 if excused.contains(&id) {
                     v.lost_excused += 1;
                 } else {
-                    v.violate(format!(
-                        "row {s}/{off} was acknowledged by a completed checkpoint but is not visible (lost)"
-                    ));
+                    lost.push((s, off));
                 }
             }
         }
     }
+    report_lost(&lost, v);
     v.check("no-loss", checked);
     // Abandoned sessions.
     let mut committed_sessions = 0;
@@ -405,17 +447,17 @@ fn check_stream(
     v: &mut Verdict,
 ) {
     let mut checked = 0;
+    let mut lost = Vec::new();
     for (s, &w) in marks.iter().enumerate() {
         for off in 0..w {
             checked += 1;
             let id = crate::workload::row_id(s, off);
             if !count.contains_key(&id) {
-                v.violate(format!(
-                    "row {s}/{off} was acknowledged by a completed checkpoint but is not visible (lost)"
-                ));
+                lost.push((s, off));
             }
         }
     }
+    report_lost(&lost, v);
     v.check("no-loss", checked);
     let _ = sc;
     for (id, n) in count {

@@ -71,7 +71,7 @@ fn writer_reusing_a_session_across_a_barrier_is_found() {
     check(
         Bug::WriterReusesSession,
         &[
-            "is not visible (lost)",
+            "not visible (lost)",
             "checkpoint has not completed",
             "no completed checkpoint covers it",
             "visible twice",
