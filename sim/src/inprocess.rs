@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 
 use maxc_core::auth::{Credentials, Signer};
 use maxc_core::http::Request;
-use maxc_core::machine::{Instant, Machine, Output, Reply, Token, TransportError, TransportErrorKind};
+use maxc_core::machine::{
+    Instant, Machine, Output, Reply, Token, TransportError, TransportErrorKind,
+};
 use maxc_core::time::WallClock;
 use maxc_mock::storage::MemDisk;
 use maxc_mock::{Service, WireEffect};
@@ -28,11 +30,23 @@ use crate::trace::Trace;
 
 #[derive(Debug)]
 enum Ev {
-    Deliver { rid: u64, req: Request },
-    Reply { rid: u64, reply: Reply, applied_at: u64, left_at: u64 },
-    MockCrash { down_ms: u64 },
+    Deliver {
+        rid: u64,
+        req: Request,
+    },
+    Reply {
+        rid: u64,
+        reply: Reply,
+        applied_at: u64,
+        left_at: u64,
+    },
+    MockCrash {
+        down_ms: u64,
+    },
     MockRestart,
-    JobCrash { down_ms: u64 },
+    JobCrash {
+        down_ms: u64,
+    },
     JobRestart,
     Heal,
 }
@@ -117,8 +131,7 @@ impl Runner<'_> {
     fn transit(&mut self, t: u64) -> Option<u64> {
         let lat = self.latency(t);
         let mut at = t + lat;
-        if self.in_window(t, "partition").is_some() || self.in_window(at, "partition").is_some()
-        {
+        if self.in_window(t, "partition").is_some() || self.in_window(at, "partition").is_some() {
             return None;
         }
         if let Some(end) = self.in_window(at, "hold") {
@@ -168,7 +181,12 @@ impl Runner<'_> {
             // A fresh connection across a partition is refused.
             self.inject("partition-refused");
             let lat = self.latency(now);
-            self.fail_at(rid, now + lat, TransportErrorKind::Connect, "connection refused (partition)");
+            self.fail_at(
+                rid,
+                now + lat,
+                TransportErrorKind::Connect,
+                "connection refused (partition)",
+            );
             return;
         }
         match self.transit(now) {
@@ -180,7 +198,12 @@ impl Runner<'_> {
             None => {
                 self.inject("partition-lost");
                 let t = self.timeout_at(now);
-                self.fail_at(rid, t, TransportErrorKind::Timeout, "no response (partition)");
+                self.fail_at(
+                    rid,
+                    t,
+                    TransportErrorKind::Timeout,
+                    "no response (partition)",
+                );
             }
         }
     }
@@ -192,9 +215,15 @@ impl Runner<'_> {
         };
         let deadline = self.timeout_at(sent_at);
         let Some(svc) = self.svc.as_mut() else {
-            self.trace.line(now, &format!("net r{rid} refused: mock is down"));
+            self.trace
+                .line(now, &format!("net r{rid} refused: mock is down"));
             let lat = self.latency(now);
-            self.fail_at(rid, (now + lat).min(deadline), TransportErrorKind::Connect, "connection refused (mock down)");
+            self.fail_at(
+                rid,
+                (now + lat).min(deadline),
+                TransportErrorKind::Connect,
+                "connection refused (mock down)",
+            );
             return;
         };
         let commit = mockctl::is_upload_commit(&req);
@@ -220,7 +249,10 @@ impl Runner<'_> {
             let svc_ref = self.svc.as_ref();
             if let (Some(svc), Some(session)) = (svc_ref, session) {
                 let mut sh = lock(&self.shared);
-                sh.counters.entry("commit-checks").and_modify(|c| *c += 1).or_insert(1);
+                sh.counters
+                    .entry("commit-checks")
+                    .and_modify(|c| *c += 1)
+                    .or_insert(1);
                 let v = self.watch.on_commit(svc, &self.sc, &sh, &session);
                 sh.violations.extend(v);
             }
@@ -231,10 +263,20 @@ impl Runner<'_> {
         match (wire, arrival) {
             (_, None) => {
                 self.inject("partition-lost");
-                self.fail_at(rid, deadline, TransportErrorKind::Timeout, "no response (partition)");
+                self.fail_at(
+                    rid,
+                    deadline,
+                    TransportErrorKind::Timeout,
+                    "no response (partition)",
+                );
             }
             (_, Some(at)) if at > deadline => {
-                self.fail_at(rid, deadline, TransportErrorKind::Timeout, "no response within the timeout");
+                self.fail_at(
+                    rid,
+                    deadline,
+                    TransportErrorKind::Timeout,
+                    "no response within the timeout",
+                );
             }
             (WireEffect::None, Some(at)) => self.push(
                 at,
@@ -245,7 +287,12 @@ impl Runner<'_> {
                     left_at: left,
                 },
             ),
-            (_, Some(at)) => self.fail_at(rid, at, TransportErrorKind::Closed, "connection closed before the response"),
+            (_, Some(at)) => self.fail_at(
+                rid,
+                at,
+                TransportErrorKind::Closed,
+                "connection closed before the response",
+            ),
         }
     }
 
@@ -255,7 +302,11 @@ impl Runner<'_> {
             return;
         };
         // A mock crash between applying and sending loses the response.
-        if self.mock_crashes.iter().any(|c| applied_at < *c && *c <= left_at) {
+        if self
+            .mock_crashes
+            .iter()
+            .any(|c| applied_at < *c && *c <= left_at)
+        {
             reply = Err(TransportError::new(
                 TransportErrorKind::Closed,
                 "connection reset (mock crashed)",
@@ -323,7 +374,8 @@ impl Runner<'_> {
                     self.served_before += mockctl::served(&svc, &self.rules);
                     self.mock_crashes.push(self.now);
                     self.inject("crash-mock");
-                    self.trace.line(self.now, &format!("MOCK CRASH (down {down_ms}ms)"));
+                    self.trace
+                        .line(self.now, &format!("MOCK CRASH (down {down_ms}ms)"));
                     let at = self.now + down_ms;
                     self.push(at, Ev::MockRestart);
                 }
@@ -331,14 +383,16 @@ impl Runner<'_> {
             Ev::MockRestart => {
                 if self.svc.is_none() {
                     self.start_mock()?;
-                    self.trace.line(self.now, "mock restarted from its durable store");
+                    self.trace
+                        .line(self.now, "mock restarted from its durable store");
                 }
             }
             Ev::JobCrash { down_ms } => {
                 if self.job.take().is_some() {
                     self.job_gen += 1;
                     self.inject("crash-job-host");
-                    self.trace.line(self.now, &format!("JOB HOST CRASH (down {down_ms}ms)"));
+                    self.trace
+                        .line(self.now, &format!("JOB HOST CRASH (down {down_ms}ms)"));
                     let at = self.now + down_ms;
                     self.push(at, Ev::JobRestart);
                 }
@@ -399,7 +453,12 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
         injected: BTreeMap::new(),
         windows: plan
             .iter()
-            .filter(|f| matches!(f, Fault::Partition { .. } | Fault::Hold { .. } | Fault::Latency { .. }))
+            .filter(|f| {
+                matches!(
+                    f,
+                    Fault::Partition { .. } | Fault::Hold { .. } | Fault::Latency { .. }
+                )
+            })
             .copied()
             .collect(),
         watch: oracle::CommitWatch::default(),
@@ -429,9 +488,10 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
             Fault::Partition { .. } => r.inject("partition"),
             Fault::Hold { .. } => r.inject("hold"),
             Fault::Latency { .. } => r.inject("latency"),
-            Fault::CrashSubtask { .. } | Fault::CrashJob { .. } | Fault::LoseNotification { .. } | Fault::DelayNotification { .. } => {
-                r.inject(f.kind())
-            }
+            Fault::CrashSubtask { .. }
+            | Fault::CrashJob { .. }
+            | Fault::LoseNotification { .. }
+            | Fault::DelayNotification { .. } => r.inject(f.kind()),
             Fault::Request { .. } => {}
         }
     }
@@ -467,19 +527,21 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
         if r.now == last {
             spins += 1;
             if spins > 200_000 {
-                errors.push(format!("the event loop spins at {}ms without progress", r.now));
+                errors.push(format!(
+                    "the event loop spins at {}ms without progress",
+                    r.now
+                ));
                 break;
             }
         } else {
             spins = 0;
             last = r.now;
         }
-        if tq.is_some_and(|t| t <= r.now) {
-            if let Some((_, ev)) = r.q.pop_first()
-                && let Err(e) = r.event(ev)
-            {
-                errors.push(e);
-            }
+        if tq.is_some_and(|t| t <= r.now)
+            && let Some((_, ev)) = r.q.pop_first()
+            && let Err(e) = r.event(ev)
+        {
+            errors.push(e);
         }
         r.drain();
     }
@@ -499,5 +561,15 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
     for e in errors {
         verdict.violations.push(format!("runner: {e}"));
     }
-    RunResult::new(&sc, plan, crate::plan::RunnerKind::InProcess, verdict, r.trace, end_ms, r.injected, &sh, wall.elapsed())
+    RunResult::new(
+        &sc,
+        plan,
+        crate::plan::RunnerKind::InProcess,
+        verdict,
+        r.trace,
+        end_ms,
+        r.injected,
+        &sh,
+        wall.elapsed(),
+    )
 }

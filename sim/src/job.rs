@@ -475,10 +475,8 @@ impl Job {
             received: BTreeMap::new(),
             committing: BTreeSet::new(),
         };
-        if let Some(c) = &completed {
-            if !c.committables.is_empty() {
-                ct.received.insert(c.id, c.committables.clone());
-            }
+        if let Some(c) = completed.as_ref().filter(|c| !c.committables.is_empty()) {
+            ct.received.insert(c.id, c.committables.clone());
         }
         self.committer = Some(ct);
         self.pending.clear();
@@ -534,7 +532,9 @@ impl Job {
         let committer_done = self.committer.as_ref().is_none_or(CommitterTask::is_empty);
         if writers_done && committer_done {
             self.phase = Phase::Done;
-            lock(&self.shared).outcome = Outcome::Finished { at_ms: ms(self.now) };
+            lock(&self.shared).outcome = Outcome::Finished {
+                at_ms: ms(self.now),
+            };
             self.trace("job FINISHED".to_string());
         }
     }
@@ -700,7 +700,9 @@ impl Job {
             self.count("notifications-lost");
             self.trace(format!("notification of checkpoint {id} lost (fault)"));
         } else {
-            let mut delay = self.rng.range(self.sc.notify_delay_ms.0, self.sc.notify_delay_ms.1);
+            let mut delay = self
+                .rng
+                .range(self.sc.notify_delay_ms.0, self.sc.notify_delay_ms.1);
             if let Some(extra) = self.delayed_notifications.get(&id).filter(|_| faulty) {
                 delay += extra;
                 self.count("notifications-delayed");
@@ -745,7 +747,9 @@ impl Job {
         let now = self.now;
         let (lo, hi) = self.sc.batch_rows;
         let n = self.rng.range(lo, hi);
-        let gap = self.rng.range(self.sc.write_gap_ms.0, self.sc.write_gap_ms.1);
+        let gap = self
+            .rng
+            .range(self.sc.write_gap_ms.0, self.sc.write_gap_ms.1);
         let Some(t) = self.writers.get_mut(s) else {
             return;
         };
@@ -786,7 +790,9 @@ impl Job {
             Err(rej) if rej.is_back_pressure() => {
                 t.blocked = true;
                 self.count("back-pressure");
-                self.trace(format!("w{s} write rows {from}..{to} refused: back-pressure"));
+                self.trace(format!(
+                    "w{s} write rows {from}..{to} refused: back-pressure"
+                ));
             }
             Err(rej) => {
                 self.failover(format!("w{s} write rows {from}..{to} refused: {rej}"));

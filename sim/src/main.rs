@@ -15,7 +15,10 @@ use maxc_sim::run::{RunOptions, RunSpec, Summary, TraceMode, failure_report, run
 use maxc_sim::workload::Workload;
 
 #[derive(Parser)]
-#[command(name = "maxc-sim", about = "Deterministic fault simulation of the maxc sinks")]
+#[command(
+    name = "maxc-sim",
+    about = "Deterministic fault simulation of the maxc sinks"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -91,15 +94,24 @@ enum Cmd {
 fn parse_seeds(s: &str) -> Result<(u64, u64), String> {
     match s.split_once("..") {
         Some((a, b)) => {
-            let a: u64 = a.trim().parse().map_err(|e| format!("bad seed range `{s}`: {e}"))?;
-            let b: u64 = b.trim().parse().map_err(|e| format!("bad seed range `{s}`: {e}"))?;
+            let a: u64 = a
+                .trim()
+                .parse()
+                .map_err(|e| format!("bad seed range `{s}`: {e}"))?;
+            let b: u64 = b
+                .trim()
+                .parse()
+                .map_err(|e| format!("bad seed range `{s}`: {e}"))?;
             if b <= a {
                 return Err(format!("empty seed range `{s}`"));
             }
             Ok((a, b))
         }
         None => {
-            let a: u64 = s.trim().parse().map_err(|e| format!("bad seed `{s}`: {e}"))?;
+            let a: u64 = s
+                .trim()
+                .parse()
+                .map_err(|e| format!("bad seed `{s}`: {e}"))?;
             Ok((a, a + 1))
         }
     }
@@ -129,7 +141,11 @@ fn parse_keep(s: &Option<String>) -> Result<Option<Vec<usize>>, String> {
         Some("none") | Some("") => Ok(Some(Vec::new())),
         Some(list) => list
             .split(',')
-            .map(|i| i.trim().parse::<usize>().map_err(|e| format!("bad --keep `{list}`: {e}")))
+            .map(|i| {
+                i.trim()
+                    .parse::<usize>()
+                    .map_err(|e| format!("bad --keep `{list}`: {e}"))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
     }
@@ -236,7 +252,11 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
                 keep: parse_keep(&keep)?,
             };
             let opts = RunOptions {
-                trace: if trace { TraceMode::Print } else { TraceMode::Hash },
+                trace: if trace {
+                    TraceMode::Print
+                } else {
+                    TraceMode::Hash
+                },
             };
             let res = run(&spec, &opts);
             println!(

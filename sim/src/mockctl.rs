@@ -153,7 +153,11 @@ pub fn is_upload_commit(req: &Request) -> bool {
 pub fn describe(req: &Request) -> String {
     let mut q: Vec<String> = Vec::new();
     for (k, v) in &req.query {
-        let v = if v.len() > 12 { &v[v.len() - 8..] } else { v.as_str() };
+        let v = if v.len() > 12 {
+            &v[v.len() - 8..]
+        } else {
+            v.as_str()
+        };
         if v.is_empty() {
             q.push(k.clone());
         } else {

@@ -150,7 +150,9 @@ pub fn visible_rows(svc: &Service, sc: &Scenario) -> Result<Vec<Visible>, String
 fn expired_session_rows(svc: &Service, sc: &Scenario) -> BTreeMap<String, Vec<i64>> {
     let mut out = BTreeMap::new();
     for (id, u) in &svc.sessions().uploads {
-        if u.status != SessionStatus::Expired || !u.target.table.eq_ignore_ascii_case(sc.workload.table()) {
+        if u.status != SessionStatus::Expired
+            || !u.target.table.eq_ignore_ascii_case(sc.workload.table())
+        {
             continue;
         }
         let mut ids = Vec::new();
@@ -222,7 +224,12 @@ impl CommitWatch {
             self.parts.insert(k, segs.clone());
         }
         for seg in fresh {
-            let Some(ids) = svc.segments().get(seg).ok().and_then(|s| i64_col(&s.batch, "id")) else {
+            let Some(ids) = svc
+                .segments()
+                .get(seg)
+                .ok()
+                .and_then(|s| i64_col(&s.batch, "id"))
+            else {
                 continue;
             };
             for id in ids.iter().flatten() {
@@ -235,7 +242,9 @@ impl CommitWatch {
                     return v;
                 }
                 if !self.seen.insert(id) {
-                    v.push(format!("row {s}/{off} is visible twice after committing {session}"));
+                    v.push(format!(
+                        "row {s}/{off} is visible twice after committing {session}"
+                    ));
                     return v;
                 }
             }
@@ -250,7 +259,10 @@ pub fn check_final(svc: &Service, sc: &Scenario, shared: &Shared, liveness: bool
     for x in &shared.violations {
         v.violate(x.clone());
     }
-    v.check("in-run-commit-checks", shared.counters.get("commit-checks").copied().unwrap_or(0));
+    v.check(
+        "in-run-commit-checks",
+        shared.counters.get("commit-checks").copied().unwrap_or(0),
+    );
     let finished = matches!(shared.outcome, Outcome::Finished { .. });
     if liveness {
         v.check("liveness", 1);
@@ -285,14 +297,18 @@ pub fn check_final(svc: &Service, sc: &Scenario, shared: &Shared, liveness: bool
             continue;
         }
         let want = rows_gen.row(s, off);
-        if want.payload != r.payload || (sc.workload.tunnel() != Tunnel::Upsert && want.ds != r.ds) {
+        if want.payload != r.payload || (sc.workload.tunnel() != Tunnel::Upsert && want.ds != r.ds)
+        {
             v.violate(format!(
                 "row {s}/{off} is visible with payload {:?} in partition {:?}, expected {:?} in {:?}",
                 r.payload, r.ds, want.payload, want.ds
             ));
         }
         if sc.workload.tunnel() == Tunnel::Upsert && want.key != r.key {
-            v.violate(format!("row {s}/{off} is visible under key {}, expected {}", r.key, want.key));
+            v.violate(format!(
+                "row {s}/{off} is visible under key {}, expected {}",
+                r.key, want.key
+            ));
         }
         *count.entry(r.id).or_default() += 1;
     }
@@ -367,7 +383,9 @@ fn check_batch(
     for id in count.keys() {
         let (s, off) = split_id(*id);
         if marks.get(s).is_some_and(|w| off >= *w) {
-            v.violate(format!("row {s}/{off} is visible but no completed checkpoint covers it"));
+            v.violate(format!(
+                "row {s}/{off} is visible but no completed checkpoint covers it"
+            ));
         }
     }
     v.check("no-early-rows", count.len() as u64);
@@ -401,7 +419,9 @@ fn check_batch(
     // Abandoned sessions.
     let mut committed_sessions = 0;
     for (id, u) in &svc.sessions().uploads {
-        if u.status == SessionStatus::Committed && u.target.table.eq_ignore_ascii_case(sc.workload.table()) {
+        if u.status == SessionStatus::Committed
+            && u.target.table.eq_ignore_ascii_case(sc.workload.table())
+        {
             committed_sessions += 1;
             if !shared.stored_sessions.contains(id) {
                 v.violate(format!(
@@ -485,11 +505,20 @@ fn check_stream(
     v.check("duplicates-accounted", count.len() as u64);
 }
 
-fn check_upsert(sc: &Scenario, rows_gen: &RowGen, finished: bool, rows: &[crate::oracle::Visible], v: &mut Verdict) {
+fn check_upsert(
+    sc: &Scenario,
+    rows_gen: &RowGen,
+    finished: bool,
+    rows: &[crate::oracle::Visible],
+    v: &mut Verdict,
+) {
     let mut table: BTreeMap<i64, i64> = BTreeMap::new();
     for r in rows {
         if table.insert(r.key, r.id).is_some() {
-            v.violate(format!("key {} appears more than once in the Delta table", r.key));
+            v.violate(format!(
+                "key {} appears more than once in the Delta table",
+                r.key
+            ));
         }
     }
     v.check("one-row-per-key", rows.len() as u64);
@@ -501,7 +530,9 @@ fn check_upsert(sc: &Scenario, rows_gen: &RowGen, finished: bool, rows: &[crate:
         match table.get(k) {
             None => {
                 let (s, off) = split_id(*id);
-                v.violate(format!("key {k} is missing; its last change was row {s}/{off}"));
+                v.violate(format!(
+                    "key {k} is missing; its last change was row {s}/{off}"
+                ));
             }
             Some(got) if got != id => {
                 let (s, off) = split_id(*id);

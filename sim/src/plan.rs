@@ -190,8 +190,14 @@ impl Scenario {
             Workload::Upsert => {
                 opt("enableUpsert", "true".to_string());
                 opt("upsert.flush.concurrent", r.range(1, 3).to_string());
-                opt("upsert.writer.bucket.buffer-size", r.range(512, 16 * 1024).to_string());
-                opt("upsert.writer.buffer-size", r.range(4 * 1024, 64 * 1024).to_string());
+                opt(
+                    "upsert.writer.bucket.buffer-size",
+                    r.range(512, 16 * 1024).to_string(),
+                );
+                opt(
+                    "upsert.writer.buffer-size",
+                    r.range(4 * 1024, 64 * 1024).to_string(),
+                );
                 opt("upsert.commit.max-retries", r.range(2, 5).to_string());
                 opt("upsert.writer.max-retries", r.range(2, 5).to_string());
             }
@@ -406,7 +412,10 @@ impl fmt::Display for Fault {
                 write!(f, "at {at_ms}ms: crash the job host for {down_ms}ms")
             }
             Fault::LoseNotification { checkpoint } => {
-                write!(f, "lose the completion notification of checkpoint {checkpoint}")
+                write!(
+                    f,
+                    "lose the completion notification of checkpoint {checkpoint}"
+                )
             }
             Fault::DelayNotification { checkpoint, ms } => write!(
                 f,
@@ -418,7 +427,9 @@ impl fmt::Display for Fault {
             Fault::Partition { at_ms, dur_ms } => {
                 write!(f, "at {at_ms}ms: partition job/mock for {dur_ms}ms")
             }
-            Fault::Hold { at_ms, dur_ms } => write!(f, "at {at_ms}ms: hold messages for {dur_ms}ms"),
+            Fault::Hold { at_ms, dur_ms } => {
+                write!(f, "at {at_ms}ms: hold messages for {dur_ms}ms")
+            }
             Fault::Latency {
                 at_ms,
                 dur_ms,

@@ -98,7 +98,10 @@ mod tests {
             (0..5).map(|_| r.next_u64()).collect()
         };
         assert_eq!(a, b);
-        assert_ne!(Rng::fork(7, "plan").next_u64(), Rng::fork(7, "engine").next_u64());
+        assert_ne!(
+            Rng::fork(7, "plan").next_u64(),
+            Rng::fork(7, "engine").next_u64()
+        );
         let mut r = Rng::new(1);
         for _ in 0..1000 {
             let v = r.range(3, 9);

@@ -150,7 +150,15 @@ impl RunSpec {
         }
         if let Some(k) = &self.keep {
             let list: Vec<String> = k.iter().map(ToString::to_string).collect();
-            let _ = write!(s, " --keep {}", if list.is_empty() { "none".to_string() } else { list.join(",") });
+            let _ = write!(
+                s,
+                " --keep {}",
+                if list.is_empty() {
+                    "none".to_string()
+                } else {
+                    list.join(",")
+                }
+            );
         }
         s
     }
@@ -312,16 +320,28 @@ impl Summary {
             self.wall.as_secs_f64(),
             self.rows
         );
-        let inj: Vec<String> = self.injected.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let inj: Vec<String> = self
+            .injected
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let _ = writeln!(
             s,
             "  faults injected ({}): {}",
             self.injected.values().sum::<u64>(),
             inj.join(" ")
         );
-        let chk: Vec<String> = self.checks.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let chk: Vec<String> = self
+            .checks
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let _ = writeln!(s, "  invariant checks passed: {}", chk.join(" "));
-        let c: Vec<String> = self.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let c: Vec<String> = self
+            .counters
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let _ = writeln!(s, "  engine: {}", c.join(" "));
         let _ = writeln!(
             s,

@@ -32,9 +32,9 @@ use maxc_core::time::WallClock;
 use maxc_driver::clock::WallClockSource;
 use maxc_driver::pump::{Pump, Turn};
 use maxc_driver::transport::{HyperTransport, TransportConfig};
+use maxc_mock::Service;
 use maxc_mock::http_layer::{App, SharedService, lock as lock_svc};
 use maxc_mock::storage::MemDisk;
-use maxc_mock::Service;
 
 use crate::job::{Job, Outcome, Shared, SharedRef, lock};
 use crate::mockctl::{self, EPOCH_MS, Rules};
@@ -177,7 +177,12 @@ async fn observe(obs: Observe, req: AxumRequest, next: Next) -> axum::response::
         "{method} .../{}/{}?{}",
         path.get(1).copied().unwrap_or(""),
         path.first().copied().unwrap_or(""),
-        req.uri().query().unwrap_or("").chars().take(120).collect::<String>()
+        req.uri()
+            .query()
+            .unwrap_or("")
+            .chars()
+            .take(120)
+            .collect::<String>()
     );
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
@@ -238,12 +243,16 @@ impl Machine for Shifted {
     type Event = String;
 
     fn handle_reply(&mut self, token: Token, reply: Reply, now: Instant) {
-        self.job
-            .handle_reply(token, reply, Instant::from_millis(now.as_millis() + self.base));
+        self.job.handle_reply(
+            token,
+            reply,
+            Instant::from_millis(now.as_millis() + self.base),
+        );
     }
 
     fn poll(&mut self, now: Instant) -> Option<Output<String>> {
-        self.job.poll(Instant::from_millis(now.as_millis() + self.base))
+        self.job
+            .poll(Instant::from_millis(now.as_millis() + self.base))
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -294,7 +303,8 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
         if let Err(e) = mockctl::create_table(&mut svc, &sc, 0) {
             errors.push(e);
         }
-        *rules.lock().unwrap_or_else(|e| e.into_inner()) = mockctl::install_rules(&mut svc, plan, 0);
+        *rules.lock().unwrap_or_else(|e| e.into_inner()) =
+            mockctl::install_rules(&mut svc, plan, 0);
         Some(Arc::new(Mutex::new(svc)))
     };
     let current: Arc<Mutex<Option<SharedService>>> = Arc::new(Mutex::new(fixed.clone()));
@@ -388,11 +398,9 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
                     watch,
                     trace,
                 };
-                let router = maxc_mock::http_layer::router(app).layer(
-                    axum::middleware::from_fn(move |req: AxumRequest, next: Next| {
-                        observe(obs.clone(), req, next)
-                    }),
-                );
+                let router = maxc_mock::http_layer::router(app).layer(axum::middleware::from_fn(
+                    move |req: AxumRequest, next: Next| observe(obs.clone(), req, next),
+                ));
                 let l = turmoil::net::TcpListener::bind((
                     IpAddr::from(Ipv4Addr::UNSPECIFIED),
                     MOCK_PORT,
@@ -434,7 +442,12 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
                     Arc::new(SimWallClock),
                 );
                 let base = sim_ms();
-                let job = Job::new(sc.clone(), &plan, shared.clone(), Instant::from_millis(base))?;
+                let job = Job::new(
+                    sc.clone(),
+                    &plan,
+                    shared.clone(),
+                    Instant::from_millis(base),
+                )?;
                 let mut m = Shifted { job, base };
                 let mut pump = Pump::new(transport);
                 let emit = |evs: Vec<String>| {
@@ -465,7 +478,8 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
         sim.client("observer", async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                if matches!(lock(&shared).outcome, Outcome::Finished { .. }) || sim_ms() > deadline {
+                if matches!(lock(&shared).outcome, Outcome::Finished { .. }) || sim_ms() > deadline
+                {
                     return Ok(());
                 }
             }
@@ -475,7 +489,11 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
     // ------------------------------------------------------------------ fault schedule
     let mut schedule: Vec<(u64, Action)> = Vec::new();
     let count = |k: &'static str| {
-        *injected.lock().unwrap_or_else(|e| e.into_inner()).entry(k).or_default() += 1;
+        *injected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(k)
+            .or_default() += 1;
     };
     for f in plan.iter() {
         match *f {
@@ -523,16 +541,24 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
             }
             schedule.pop_front();
             let line = format!("fault action {action:?}");
-            trace.lock().unwrap_or_else(|e| e.into_inner()).line(now, &line);
+            trace
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .line(now, &line);
             match action {
                 Action::CrashMock => {
                     if !mock_down {
-                        if let Some(svc) = current.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                        if let Some(svc) = current.lock().unwrap_or_else(|e| e.into_inner()).take()
+                        {
                             let svc = lock_svc(&svc);
                             let mut r = rules.lock().unwrap_or_else(|e| e.into_inner());
                             let n = mockctl::served(&svc, &r);
                             *served_before.lock().unwrap_or_else(|e| e.into_inner()) += n;
-                            mockctl::harvest(&svc, &mut r, &mut injected.lock().unwrap_or_else(|e| e.into_inner()));
+                            mockctl::harvest(
+                                &svc,
+                                &mut r,
+                                &mut injected.lock().unwrap_or_else(|e| e.into_inner()),
+                            );
                         }
                         sim.crash("mock");
                         mock_down = true;
@@ -583,7 +609,11 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
                         let mut svc = lock_svc(svc);
                         let mut r = rules.lock().unwrap_or_else(|e| e.into_inner());
                         let ids: Vec<u64> = r.kinds.keys().copied().collect();
-                        mockctl::harvest(&svc, &mut r, &mut injected.lock().unwrap_or_else(|e| e.into_inner()));
+                        mockctl::harvest(
+                            &svc,
+                            &mut r,
+                            &mut injected.lock().unwrap_or_else(|e| e.into_inner()),
+                        );
                         for id in ids {
                             svc.faults_mut().remove(id);
                         }
@@ -607,9 +637,12 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
     drop(sim);
 
     // Request faults that fired, from the rules of the live (or last) incarnation.
-    let final_svc: Option<SharedService> = current.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let final_svc: Option<SharedService> =
+        current.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let svc_for_check: Option<Service> = match (&final_svc, &disk) {
-        (_, Some(d)) => Service::with_disk(cfg.clone(), Box::new(d.clone()), mockctl::mock_time(end_ms)).ok(),
+        (_, Some(d)) => {
+            Service::with_disk(cfg.clone(), Box::new(d.clone()), mockctl::mock_time(end_ms)).ok()
+        }
         _ => None,
     };
     {
@@ -639,5 +672,15 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
         verdict.violations.push(format!("runner: {e}"));
     }
     let injected = injected.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    RunResult::new(&sc, plan, RunnerKind::Turmoil, verdict, trace, end_ms, injected, &sh, wall.elapsed())
+    RunResult::new(
+        &sc,
+        plan,
+        RunnerKind::Turmoil,
+        verdict,
+        trace,
+        end_ms,
+        injected,
+        &sh,
+        wall.elapsed(),
+    )
 }

@@ -263,11 +263,11 @@ impl RowGen {
         let payload: String = (0..len)
             .map(|i| char::from(b'a' + ((h >> (i % 40)) % 26) as u8))
             .collect();
-        let key = subtask as i64
-            + self.parallelism as i64 * ((h >> 32) % self.keys_per_subtask) as i64;
-        let kind = if (h >> 12) % 10 == 0 {
+        let key =
+            subtask as i64 + self.parallelism as i64 * ((h >> 32) % self.keys_per_subtask) as i64;
+        let kind = if (h >> 12).is_multiple_of(10) {
             RowKind::Delete
-        } else if (h >> 16) % 3 == 0 {
+        } else if (h >> 16).is_multiple_of(3) {
             RowKind::UpdateAfter
         } else {
             RowKind::Insert
@@ -288,7 +288,9 @@ impl RowGen {
         let mut kinds = None;
         match self.workload.tunnel() {
             Tunnel::Batch | Tunnel::Stream => {
-                cols.push(Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.id))));
+                cols.push(Arc::new(Int64Array::from_iter_values(
+                    rows.iter().map(|r| r.id),
+                )));
                 cols.push(Arc::new(StringArray::from_iter_values(
                     rows.iter().map(|r| r.payload.as_str()),
                 )));
@@ -299,8 +301,12 @@ impl RowGen {
                 }
             }
             Tunnel::Upsert => {
-                cols.push(Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.key))));
-                cols.push(Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.id))));
+                cols.push(Arc::new(Int64Array::from_iter_values(
+                    rows.iter().map(|r| r.key),
+                )));
+                cols.push(Arc::new(Int64Array::from_iter_values(
+                    rows.iter().map(|r| r.id),
+                )));
                 cols.push(Arc::new(StringArray::from_iter_values(
                     rows.iter().map(|r| r.payload.as_str()),
                 )));
@@ -354,6 +360,10 @@ mod tests {
         for o in 0..50 {
             assert_eq!(u.row(2, o).key % 3, 2, "keys belong to their subtask");
         }
-        assert!(Workload::ALL.iter().all(|w| w.name().parse::<Workload>() == Ok(*w)));
+        assert!(
+            Workload::ALL
+                .iter()
+                .all(|w| w.name().parse::<Workload>() == Ok(*w))
+        );
     }
 }

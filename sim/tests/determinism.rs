@@ -45,10 +45,24 @@ fn same_seed_same_trace_in_separate_processes() {
     for (seed, w, r) in cases {
         let a = replay(seed, w, r);
         let b = replay(seed, w, r);
-        assert!(a.1 > 1000, "the trace of {seed} {w} {r} is too short to mean anything");
-        assert_eq!(a, b, "seed {seed} {w} {r}: the two processes traced differently");
-        println!("seed {seed} {w} {r}: {} bytes, stdout hash {:016x}; {}", a.1, a.0, a.2);
+        assert!(
+            a.1 > 1000,
+            "the trace of {seed} {w} {r} is too short to mean anything"
+        );
+        assert_eq!(
+            a, b,
+            "seed {seed} {w} {r}: the two processes traced differently"
+        );
+        println!(
+            "seed {seed} {w} {r}: {} bytes, stdout hash {:016x}; {}",
+            a.1, a.0, a.2
+        );
         let other = replay(seed + 1, w, r);
-        assert_ne!(a.0, other.0, "seeds {seed} and {} traced the same", seed + 1);
+        assert_ne!(
+            a.0,
+            other.0,
+            "seeds {seed} and {} traced the same",
+            seed + 1
+        );
     }
 }

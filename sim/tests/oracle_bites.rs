@@ -21,11 +21,19 @@ fn first_failure(bug: Bug, runner: RunnerKind) -> (RunSpec, maxc_sim::RunResult)
         };
         let r = run(&spec, &RunOptions::default());
         if !r.passed() {
-            print!("{} found after {} seeds:\n{}", bug.name(), seed + 1, failure_report(&spec, &r));
+            print!(
+                "{} found after {} seeds:\n{}",
+                bug.name(),
+                seed + 1,
+                failure_report(&spec, &r)
+            );
             return (spec, r);
         }
     }
-    panic!("{} was not found within {BOUND} seeds on {runner}", bug.name());
+    panic!(
+        "{} was not found within {BOUND} seeds on {runner}",
+        bug.name()
+    );
 }
 
 fn check(bug: Bug, expect: &[&str]) {

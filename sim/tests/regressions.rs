@@ -31,7 +31,13 @@ fn stream_restore_with_an_expired_session_recovers() {
     assert!(
         matches!(
             plan.faults.as_slice(),
-            [(1, Fault::Request { effect: RequestFault::ExpireSession, .. })]
+            [(
+                1,
+                Fault::Request {
+                    effect: RequestFault::ExpireSession,
+                    ..
+                }
+            )]
         ),
         "seed 134 no longer draws the expire-session fault: re-pin ({:?})",
         plan.faults
@@ -49,7 +55,12 @@ fn stream_restore_with_an_expired_session_recovers() {
 /// `mockserver/src/sessions.rs` (only an open session expires, as with the natural lifetime).
 #[test]
 fn an_expire_fault_does_not_expire_a_committed_session() {
-    let spec = pinned(1062, Workload::BatchStatic, RunnerKind::InProcess, &[0, 2, 3, 4, 5, 6]);
+    let spec = pinned(
+        1062,
+        Workload::BatchStatic,
+        RunnerKind::InProcess,
+        &[0, 2, 3, 4, 5, 6],
+    );
     let (_, plan) = spec.build();
     let kinds: Vec<&str> = plan.iter().map(|f| f.kind()).collect();
     assert_eq!(
@@ -70,7 +81,9 @@ fn an_expire_fault_does_not_expire_a_committed_session() {
 /// The same mock fix, checked directly on the pure service.
 #[test]
 fn mock_expire_keeps_committed_sessions_committed() {
-    use maxc_core::api::tunnel::{UploadOptions, commit_upload, create_upload, get_upload, parse_upload_session};
+    use maxc_core::api::tunnel::{
+        UploadOptions, commit_upload, create_upload, get_upload, parse_upload_session,
+    };
     use maxc_core::api::{ApiContext, SessionStatus};
     use maxc_core::http::{Method, Request, Service as Layer};
     use maxc_core::partition::PartitionSpec;
@@ -84,7 +97,8 @@ fn mock_expire_keeps_committed_sessions_committed() {
         },
         now,
     );
-    let ddl = Request::new(Method::Post, Layer::Rest, "/_maxc/sql").with_body("CREATE TABLE t (id BIGINT)");
+    let ddl = Request::new(Method::Post, Layer::Rest, "/_maxc/sql")
+        .with_body("CREATE TABLE t (id BIGINT)");
     assert!(svc.handle(ddl, now).is_success());
     let ctx = ApiContext::new("maxc", "test");
     let none = PartitionSpec::new();
@@ -93,7 +107,11 @@ fn mock_expire_keeps_committed_sessions_committed() {
         overwrite: false,
         create_partition: false,
     };
-    let open = |svc: &mut Service| parse_upload_session(&svc.handle(create_upload(&ctx, "t", &opts), now)).unwrap().id;
+    let open = |svc: &mut Service| {
+        parse_upload_session(&svc.handle(create_upload(&ctx, "t", &opts), now))
+            .unwrap()
+            .id
+    };
     let status = |svc: &mut Service, id: &str| {
         parse_upload_session(&svc.handle(get_upload(&ctx, "t", &none, id), now))
             .unwrap()
@@ -101,13 +119,20 @@ fn mock_expire_keeps_committed_sessions_committed() {
     };
     let expire = |svc: &mut Service, id: &str| {
         let r = svc.handle(
-            Request::new(Method::Post, Layer::Rest, format!("/_maxc/sessions/{id}/expire")),
+            Request::new(
+                Method::Post,
+                Layer::Rest,
+                format!("/_maxc/sessions/{id}/expire"),
+            ),
             now,
         );
         assert!(r.is_success(), "{}", String::from_utf8_lossy(&r.body));
     };
     let committed = open(&mut svc);
-    assert!(svc.handle(commit_upload(&ctx, "t", &none, &committed), now).is_success());
+    assert!(
+        svc.handle(commit_upload(&ctx, "t", &none, &committed), now)
+            .is_success()
+    );
     expire(&mut svc, &committed);
     assert_eq!(status(&mut svc, &committed), SessionStatus::Closed);
     let fresh = open(&mut svc);
