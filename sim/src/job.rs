@@ -711,7 +711,6 @@ impl Job {
             self.seq += 1;
             self.notifications.insert((at, self.seq), id);
         }
-        let _ = p.started;
         self.check_done();
     }
 

@@ -298,8 +298,7 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
             print!("{}", failure_report(&spec, &res));
             let (small, sres) = shrink(&spec, &res, max_runs);
             println!("shrunk to {} of {} faults:", sres.plan_len, res.plan_len);
-            let (sc, plan) = small.build();
-            let _ = sc;
+            let (_, plan) = small.build();
             for (i, f) in &plan.faults {
                 println!("  [{i}] {f}");
             }

@@ -315,7 +315,7 @@ pub fn check_final(svc: &Service, sc: &Scenario, shared: &Shared, liveness: bool
     v.check("rows-well-formed", rows.len() as u64);
     match sc.workload.tunnel() {
         Tunnel::Batch => check_batch(svc, sc, shared, &marks, &count, &mut v),
-        Tunnel::Stream => check_stream(sc, shared, &marks, &count, &mut v),
+        Tunnel::Stream => check_stream(shared, &marks, &count, &mut v),
         Tunnel::Upsert => check_upsert(sc, &rows_gen, finished, &rows, &mut v),
     }
     v
@@ -459,13 +459,7 @@ fn check_batch(
     v.check("commit-reports-reconcile", success_rows.len() as u64);
 }
 
-fn check_stream(
-    sc: &Scenario,
-    shared: &Shared,
-    marks: &[u64],
-    count: &BTreeMap<i64, u64>,
-    v: &mut Verdict,
-) {
+fn check_stream(shared: &Shared, marks: &[u64], count: &BTreeMap<i64, u64>, v: &mut Verdict) {
     let mut checked = 0;
     let mut lost = Vec::new();
     for (s, &w) in marks.iter().enumerate() {
@@ -479,7 +473,6 @@ fn check_stream(
     }
     report_lost(&lost, v);
     v.check("no-loss", checked);
-    let _ = sc;
     for (id, n) in count {
         if *n <= 1 {
             continue;

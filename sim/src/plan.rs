@@ -447,8 +447,9 @@ pub struct FaultPlan {
 }
 
 impl FaultPlan {
-    /// The plan of `scenario` for `runner`.
-    pub fn generate(s: &Scenario, runner: RunnerKind) -> Self {
+    /// The plan of scenario `s` (the same for both runners; each applies every kind, see
+    /// `docs/simulation.md`).
+    pub fn generate(s: &Scenario) -> Self {
         let mut r = Rng::fork(s.seed, "faults");
         let heal = s.heal_at_ms.max(1);
         let mut faults = Vec::new();
@@ -524,7 +525,6 @@ impl FaultPlan {
             };
             faults.push(f);
         }
-        let _ = runner;
         FaultPlan {
             faults: faults.into_iter().enumerate().collect(),
         }

@@ -131,7 +131,7 @@ impl RunSpec {
     /// The scenario and (possibly reduced) plan.
     pub fn build(&self) -> (Scenario, FaultPlan) {
         let sc = Scenario::generate(self.seed, self.workload, &self.bugs);
-        let plan = FaultPlan::generate(&sc, self.runner);
+        let plan = FaultPlan::generate(&sc);
         let plan = match &self.keep {
             Some(k) => plan.keep(k),
             None => plan,

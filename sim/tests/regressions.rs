@@ -151,7 +151,11 @@ fn upsert_keeps_the_last_value_per_key_after_a_retry_or_a_held_link() {
         let spec = pinned(seed, Workload::Upsert, RunnerKind::InProcess, &[keep]);
         let (_, plan) = spec.build();
         let kinds: Vec<&str> = plan.iter().map(|f| f.kind()).collect();
-        assert_eq!(kinds, [kind], "upsert seed {seed} draws another plan now: re-pin");
+        assert_eq!(
+            kinds,
+            [kind],
+            "upsert seed {seed} draws another plan now: re-pin"
+        );
         assert_passes(&spec);
     }
 }
