@@ -91,6 +91,22 @@ enum Cmd {
     },
 }
 
+/// `print!` that ignores a closed stdout (e.g. piped into `head`) instead of panicking.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
+/// `println!` that ignores a closed stdout.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
 fn parse_seeds(s: &str) -> Result<(u64, u64), String> {
     match s.split_once("..") {
         Some((a, b)) => {
@@ -193,7 +209,7 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
                         };
                         let res = run(&spec, &RunOptions::default());
                         if verbose {
-                            println!(
+                            outln!(
                                 "seed {seed} {w} {r}: {} virtual {}ms wall {:.1}ms faults {} trace {:016x}",
                                 if res.passed() { "ok" } else { "FAIL" },
                                 res.virtual_ms,
@@ -206,25 +222,22 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
                         total.add(&res);
                         if !res.passed() {
                             failures += 1;
-                            print!("{}", failure_report(&spec, &res));
+                            out!("{}", failure_report(&spec, &res));
                             if do_shrink {
                                 let (small, sres) = shrink(&spec, &res, 200);
-                                println!(
-                                    "  shrunk to {} of {} faults:",
-                                    sres.plan_len, res.plan_len
-                                );
-                                print!("{}", failure_report(&small, &sres));
+                                outln!("  shrunk to {} of {} faults:", sres.plan_len, res.plan_len);
+                                out!("{}", failure_report(&small, &sres));
                             }
                             if fail_fast {
-                                print!("{}", sum.render(&format!("{w} / {r}")));
+                                out!("{}", sum.render(&format!("{w} / {r}")));
                                 break 'outer;
                             }
                         }
                     }
-                    print!("{}", sum.render(&format!("{w} / {r}")));
+                    out!("{}", sum.render(&format!("{w} / {r}")));
                 }
             }
-            println!(
+            outln!(
                 "total: {} runs, {} failed, wall {:.1}s",
                 total.seeds,
                 failures,
@@ -259,7 +272,7 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
                 },
             };
             let res = run(&spec, &opts);
-            println!(
+            outln!(
                 "seed {} workload {} runner {}: {} trace-hash {:016x} lines {} virtual {}ms plan-hash {:016x}",
                 seed,
                 spec.workload,
@@ -271,7 +284,7 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
                 res.plan_hash
             );
             if !res.passed() {
-                print!("{}", failure_report(&spec, &res));
+                out!("{}", failure_report(&spec, &res));
                 return Ok(ExitCode::from(1));
             }
             Ok(ExitCode::SUCCESS)
@@ -292,17 +305,17 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
             };
             let res = run(&spec, &RunOptions::default());
             if res.passed() {
-                println!("seed {seed} passes; nothing to shrink");
+                outln!("seed {seed} passes; nothing to shrink");
                 return Ok(ExitCode::SUCCESS);
             }
-            print!("{}", failure_report(&spec, &res));
+            out!("{}", failure_report(&spec, &res));
             let (small, sres) = shrink(&spec, &res, max_runs);
-            println!("shrunk to {} of {} faults:", sres.plan_len, res.plan_len);
+            outln!("shrunk to {} of {} faults:", sres.plan_len, res.plan_len);
             let (_, plan) = small.build();
             for (i, f) in &plan.faults {
-                println!("  [{i}] {f}");
+                outln!("  [{i}] {f}");
             }
-            print!("{}", failure_report(&small, &sres));
+            out!("{}", failure_report(&small, &sres));
             Ok(ExitCode::from(1))
         }
     }
