@@ -485,14 +485,14 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
         match *f {
             Fault::CrashMock { at_ms, down_ms } => r.push(at_ms, Ev::MockCrash { down_ms }),
             Fault::CrashJobHost { at_ms, down_ms } => r.push(at_ms, Ev::JobCrash { down_ms }),
-            Fault::Partition { .. } => r.inject("partition"),
-            Fault::Hold { .. } => r.inject("hold"),
-            Fault::Latency { .. } => r.inject("latency"),
+            // Network windows are counted at the end (those that started).
+            Fault::Partition { .. } | Fault::Hold { .. } | Fault::Latency { .. } => {}
+            // Engine faults are counted by the job when they take effect.
             Fault::CrashSubtask { .. }
             | Fault::CrashJob { .. }
             | Fault::LoseNotification { .. }
-            | Fault::DelayNotification { .. } => r.inject(f.kind()),
-            Fault::Request { .. } => {}
+            | Fault::DelayNotification { .. }
+            | Fault::Request { .. } => {}
         }
     }
     r.push(sc.heal_at_ms, Ev::Heal);
@@ -547,6 +547,14 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
     }
     let end_ms = r.now;
     r.trace.line(end_ms, "run ends");
+    for f in plan.iter() {
+        match *f {
+            Fault::Partition { at_ms, .. } if at_ms <= end_ms => r.inject("partition"),
+            Fault::Hold { at_ms, .. } if at_ms <= end_ms => r.inject("hold"),
+            Fault::Latency { at_ms, .. } if at_ms <= end_ms => r.inject("latency"),
+            _ => {}
+        }
+    }
     // The final state: the live mock, or (if it is down) its durable store.
     if r.svc.is_none()
         && let Err(e) = r.start_mock()

@@ -125,7 +125,8 @@ pub struct Shared {
     pub failovers: u64,
     /// Outcome.
     pub outcome: Outcome,
-    /// Counters for the summary (`checkpoints-completed`, ...).
+    /// Counters for the summary (`checkpoints-completed`, ...; `fault:<kind>` counts engine
+    /// faults that took effect).
     pub counters: BTreeMap<&'static str, u64>,
     /// Violations noticed during the run (the oracle adds to these).
     pub violations: Vec<String>,
@@ -697,7 +698,7 @@ impl Job {
         ));
         let faulty = ms(self.now) < self.sc.heal_at_ms;
         if faulty && self.lost_notifications.contains(&id) {
-            self.count("notifications-lost");
+            self.count("fault:lose-notification");
             self.trace(format!("notification of checkpoint {id} lost (fault)"));
         } else {
             let mut delay = self
@@ -705,7 +706,7 @@ impl Job {
                 .range(self.sc.notify_delay_ms.0, self.sc.notify_delay_ms.1);
             if let Some(extra) = self.delayed_notifications.get(&id).filter(|_| faulty) {
                 delay += extra;
-                self.count("notifications-delayed");
+                self.count("fault:delay-notification");
             }
             let at = self.now.plus(Duration::from_millis(delay));
             self.seq += 1;
@@ -997,11 +998,16 @@ impl Job {
                 && t <= ms(now)
             {
                 self.crashes.pop_front();
-                let why = match f {
-                    EngineFault::CrashSubtask(s) => format!("writer subtask {s} crashed (fault)"),
-                    EngineFault::CrashJob => "the job crashed (fault)".to_string(),
+                let (why, kind) = match f {
+                    EngineFault::CrashSubtask(s) => (
+                        format!("writer subtask {s} crashed (fault)"),
+                        "fault:crash-subtask",
+                    ),
+                    EngineFault::CrashJob => {
+                        ("the job crashed (fault)".to_string(), "fault:crash-job")
+                    }
                 };
-                self.count("crashes");
+                self.count(kind);
                 self.failover(why);
                 continue;
             }

@@ -83,10 +83,19 @@ impl RunResult {
         verdict: Verdict,
         trace: Trace,
         virtual_ms: u64,
-        injected: BTreeMap<&'static str, u64>,
+        mut injected: BTreeMap<&'static str, u64>,
         shared: &Shared,
         wall: Duration,
     ) -> Self {
+        let mut counters = BTreeMap::new();
+        for (k, v) in &shared.counters {
+            match k.strip_prefix("fault:") {
+                Some(kind) => *injected.entry(kind).or_default() += v,
+                None => {
+                    counters.insert(*k, *v);
+                }
+            }
+        }
         RunResult {
             seed: sc.seed,
             workload: sc.workload,
@@ -98,7 +107,7 @@ impl RunResult {
             virtual_ms,
             wall,
             injected,
-            counters: shared.counters.clone(),
+            counters,
             failovers: shared.failovers,
             plan_hash: plan.hash(sc),
             plan_indices: plan.indices(),

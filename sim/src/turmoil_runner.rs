@@ -521,11 +521,12 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
                 schedule.push((at_ms, Action::Latency(max_ms)));
                 schedule.push((at_ms + dur_ms, Action::LatencyEnd));
             }
+            // Engine faults are counted by the job when they take effect.
             Fault::CrashSubtask { .. }
             | Fault::CrashJob { .. }
             | Fault::LoseNotification { .. }
-            | Fault::DelayNotification { .. } => count(f.kind()),
-            Fault::Request { .. } => {}
+            | Fault::DelayNotification { .. }
+            | Fault::Request { .. } => {}
         }
     }
     schedule.push((sc.heal_at_ms, Action::Heal));
