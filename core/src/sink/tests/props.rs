@@ -337,6 +337,10 @@ proptest! {
             ("enableUpsert", "true"),
             ("upsert.flush.concurrent", &concurrent.to_string()),
             ("upsert.writer.bucket.buffer-size", "100"),
+            // Faults are random and unbounded per request: the retry limits must not end
+            // the run (exhausting them is tested in tests/upsert.rs).
+            ("upsert.writer.max-retries", "1000"),
+            ("upsert.commit.max-retries", "1000"),
         ]);
         let mut server = FakeServer::new(schema(true));
         server.buckets = buckets;
