@@ -98,7 +98,12 @@ impl<T: Transport + Clone> Pump<T> {
         let reply = match sleep_for {
             Some(d) if d.is_zero() => None,
             Some(d) => {
+                // `biased`: a reply that is ready wins over the timer. Unbiased, tokio picks
+                // the branch with its runtime RNG, which is seeded from the OS unless tokio is
+                // built with `--cfg tokio_unstable`, so a simulation under turmoil could order
+                // the same events differently from run to run.
                 tokio::select! {
+                    biased;
                     r = self.inflight.join_next(), if !self.inflight.is_empty() => r,
                     _ = tokio::time::sleep(d) => None,
                 }
