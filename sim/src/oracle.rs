@@ -736,9 +736,16 @@ fn check_lookup(sc: &Scenario, shared: &Shared, liveness: bool) -> Verdict {
     let mut newest_seen: Option<usize> = None;
     let mut answered = 0;
     let mut fresh_checked = 0;
-    let settle = sc.heal_at_ms + sc.read.staleness_ms;
+    let last_created = created.values().copied().max().unwrap_or(0);
+    let settle = sc.heal_at_ms.max(last_created) + sc.read.staleness_ms;
     for p in &shared.read.probes {
         let Some(part) = p.part else {
+            if p.at_ms >= settle {
+                v.violate(format!(
+                    "at {}ms (faults healed at {}ms) the lookup table is still not loaded",
+                    p.at_ms, sc.heal_at_ms
+                ));
+            }
             continue;
         };
         answered += 1;

@@ -59,17 +59,24 @@ pub enum Bug {
     CommitterSkipsStatusCheck,
     /// `BugSwitches::writer_reuses_session_across_barrier`.
     WriterReusesSession,
+    /// `BugSwitches::reader_restores_one_row_late` (source workloads).
+    ReaderRestoresOneRowLate,
 }
 
 impl Bug {
     /// Every bug switch.
-    pub const ALL: [Bug; 2] = [Bug::CommitterSkipsStatusCheck, Bug::WriterReusesSession];
+    pub const ALL: [Bug; 3] = [
+        Bug::CommitterSkipsStatusCheck,
+        Bug::WriterReusesSession,
+        Bug::ReaderRestoresOneRowLate,
+    ];
 
     /// The command-line name.
     pub fn name(self) -> &'static str {
         match self {
             Bug::CommitterSkipsStatusCheck => "committer-skips-status-check",
             Bug::WriterReusesSession => "writer-reuses-session",
+            Bug::ReaderRestoresOneRowLate => "reader-restores-one-row-late",
         }
     }
 }
@@ -183,6 +190,18 @@ pub struct Scenario {
     pub read: ReadParams,
 }
 
+fn bug_switches(bugs: &[Bug]) -> BugSwitches {
+    let mut b = BugSwitches::default();
+    for bug in bugs {
+        match bug {
+            Bug::CommitterSkipsStatusCheck => b.committer_skips_status_check = true,
+            Bug::WriterReusesSession => b.writer_reuses_session_across_barrier = true,
+            Bug::ReaderRestoresOneRowLate => b.reader_restores_one_row_late = true,
+        }
+    }
+    b
+}
+
 impl Scenario {
     /// The scenario of `seed` for `workload`, with `bugs` switched on.
     pub fn generate(seed: u64, workload: Workload, bugs: &[Bug]) -> Self {
@@ -269,13 +288,7 @@ impl Scenario {
         let input_ms = batches * ((write_gap_ms.0 + write_gap_ms.1) / 2).max(1);
         let heal_at_ms = input_ms * r.range(5, 15) / 10 + r.range(1_000, 5_000);
         let deadline_ms = heal_at_ms + 2 * input_ms + 240_000;
-        let mut b = BugSwitches::default();
-        for bug in bugs {
-            match bug {
-                Bug::CommitterSkipsStatusCheck => b.committer_skips_status_check = true,
-                Bug::WriterReusesSession => b.writer_reuses_session_across_barrier = true,
-            }
-        }
+        let b = bug_switches(bugs);
         // About 30 bytes per encoded row; a request per block plus sessions and commits.
         let blocks = rows.iter().sum::<u64>() * 30 / batch_size.max(1);
         let checkpoints = (input_ms / checkpoint_interval_ms.max(1)).max(1);
@@ -399,21 +412,19 @@ impl Scenario {
                 heal_at_ms = span * r.range(5, 12) / 10 + r.range(1_000, 4_000);
             }
         }
-        // A load or listing after the heal: TTL, listing interval, retry backoffs, a few
-        // requests at the link latency, plus the downstream pacing of one partition.
-        read.staleness_ms = read.ttl_ms + 20_000;
+        // Lookup: after the heal a reload is due within the TTL; a load under way may first
+        // wait out a request timeout and two backoffs (capped in the simulation), then take
+        // a few round trips.
+        read.staleness_ms = read.ttl_ms
+            + request_timeout_ms
+            + 2 * crate::lookup_job::LOOKUP_BACKOFF_CAP_MS
+            + 5_000;
         let total: u64 = read.parts.iter().map(|p| p.rows).sum();
         let pacing = total / read.batch_rows.max(1) as u64
             * ((read.pull_gap_ms.0 + read.pull_gap_ms.1) / 2).max(1);
         let deadline_ms =
             heal_at_ms.max(read.last_create_ms()) + read.staleness_ms + 2 * pacing + 240_000;
-        let mut b = BugSwitches::default();
-        for bug in bugs {
-            match bug {
-                Bug::CommitterSkipsStatusCheck => b.committer_skips_status_check = true,
-                Bug::WriterReusesSession => b.writer_reuses_session_across_barrier = true,
-            }
-        }
+        let b = bug_switches(bugs);
         // Reads per chunk, a session per partition, listings, verifications after restores.
         let reads: u64 = read
             .parts

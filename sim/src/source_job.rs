@@ -75,6 +75,7 @@ pub fn source_config(sc: &Scenario) -> Result<SourceMachineConfig, String> {
     .map_err(|e| format!("source config: {e}"))?;
     c.reader.chunk_rows = rp.chunk_rows;
     c.reader.batch_rows = rp.batch_rows;
+    c.reader.bug_switches = sc.bugs;
     // Fixed-size splits (also for Arrow reads), so the oracle knows every split's range.
     c.enumerator.sizing = SplitSizing::Rows(rp.split_rows);
     Ok(c)
@@ -112,7 +113,7 @@ pub struct SourceJob {
     pending: Option<Pending>,
     next_trigger: Instant,
     busy_until: Option<Instant>,
-    crashes: VecDeque<u64>,
+    crashes: VecDeque<(u64, Option<usize>)>,
     finished: bool,
     out: VecDeque<Output<String>>,
 }
@@ -137,15 +138,16 @@ impl SourceJob {
         now: Instant,
     ) -> Result<Self, String> {
         let config = source_config(&sc)?;
-        let mut crashes: Vec<u64> = plan
+        let mut crashes: Vec<(u64, Option<usize>)> = plan
             .iter()
             .filter_map(|f| match *f {
-                Fault::CrashSubtask { at_ms, .. } | Fault::CrashJob { at_ms } => Some(at_ms),
+                Fault::CrashSubtask { at_ms, subtask } => Some((at_ms, Some(subtask))),
+                Fault::CrashJob { at_ms } => Some((at_ms, None)),
                 _ => None,
             })
             .collect();
         crashes.sort_unstable();
-        crashes.retain(|at| *at >= now.as_millis());
+        crashes.retain(|(at, _)| *at >= now.as_millis());
         let attempt = {
             let mut s = lock(&shared);
             s.attempt += 1;
@@ -509,7 +511,7 @@ impl SourceJob {
                 if now >= at {
                     self.restore();
                 } else {
-                    while self.crashes.front().is_some_and(|t| *t <= now.as_millis()) {
+                    while self.crashes.front().is_some_and(|(t, _)| *t <= now.as_millis()) {
                         self.crashes.pop_front();
                     }
                     return;
@@ -518,12 +520,17 @@ impl SourceJob {
             if self.phase == Phase::Done {
                 return;
             }
-            if let Some(&t) = self.crashes.front()
+            if let Some(&(t, who)) = self.crashes.front()
                 && t <= now.as_millis()
             {
                 self.crashes.pop_front();
-                lock(&self.shared).count("fault:crash-job");
-                self.failover("the job crashed (fault)".to_string());
+                // A reader subtask's crash fails the whole job over (one region).
+                let (kind, why) = match who {
+                    Some(s) => ("fault:crash-subtask", format!("reader subtask {s} crashed (fault)")),
+                    None => ("fault:crash-job", "the job crashed (fault)".to_string()),
+                };
+                lock(&self.shared).count(kind);
+                self.failover(why);
                 continue;
             }
             if self.pending.as_ref().is_some_and(|p| p.due <= now) {
@@ -579,7 +586,7 @@ impl Machine for SourceJob {
             Phase::Restarting(at) => Some(at),
             Phase::Running => {
                 let mut d = self.next_trigger;
-                if let Some(&t) = self.crashes.front() {
+                if let Some(&(t, _)) = self.crashes.front() {
                     d = d.min(Instant::from_millis(t));
                 }
                 if let Some(p) = &self.pending {
