@@ -368,8 +368,12 @@ impl Runner<'_> {
         let made = mockctl::load_due(svc, &self.sc, self.now)?;
         if !made.is_empty() {
             let now = self.now;
-            lock(&self.shared).read.created.extend(made.iter().map(|i| (*i, now)));
-            self.trace.line(now, &format!("partitions created: {made:?}"));
+            lock(&self.shared)
+                .read
+                .created
+                .extend(made.iter().map(|i| (*i, now)));
+            self.trace
+                .line(now, &format!("partitions created: {made:?}"));
         }
         Ok(())
     }
@@ -518,7 +522,13 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
         }
     }
     r.push(sc.heal_at_ms, Ev::Heal);
-    let mut times: Vec<u64> = sc.read.parts.iter().map(|p| p.at_ms).filter(|t| *t > 0).collect();
+    let mut times: Vec<u64> = sc
+        .read
+        .parts
+        .iter()
+        .map(|p| p.at_ms)
+        .filter(|t| *t > 0)
+        .collect();
     times.sort_unstable();
     times.dedup();
     for t in times {

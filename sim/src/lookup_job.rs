@@ -6,8 +6,8 @@
 //! whose `v`, `payload` and `ds` are exactly the content of some partition of the table. The
 //! partition it came from is journaled; the oracle checks freshness against the times the
 //! partitions were created. A crash restarts the machine (a lookup keeps no checkpoint
-//! state); a first load that fails for good fails the job over, and the restart strategy gives
-//! restarts it (a lookup has no state to restore). The job finishes one TTL after the
+//! state); so does a first load that fails for good (the restart strategy never gives up: a
+//! load that can never succeed shows as a liveness failure). The job finishes one TTL after the
 //! freshness bound (`staleness`) has run out after both the heal and the last partition
 //! creation; the oracle checks that every answer from then on comes from the newest
 //! partitions.
@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_array::{Array, Int64Array, StringArray};
-use maxc_core::lookup::{KeySpec, LookupEvent, LookupKey, LookupMachine, LookupMachineConfig};
 use maxc_core::lookup::UtcOffset;
+use maxc_core::lookup::{KeySpec, LookupEvent, LookupKey, LookupMachine, LookupMachineConfig};
 use maxc_core::machine::{Instant, Machine, Output, Reply, Token};
 use maxc_core::options::LookupConfig;
 use maxc_core::time::WallClock;
@@ -48,9 +48,13 @@ pub fn lookup_config(sc: &Scenario) -> Result<LookupMachineConfig, String> {
     let cfg = LookupConfig::from_options(o)
         .map_err(|e| format!("scenario lookup options are invalid: {e}"))?
         .config;
-    let mut c =
-        LookupMachineConfig::from_lookup_config(&cfg, KeySpec::primary(["k"]), UtcOffset::UTC, "maxc-sim")
-            .map_err(|e| format!("lookup config: {e}"))?;
+    let mut c = LookupMachineConfig::from_lookup_config(
+        &cfg,
+        KeySpec::primary(["k"]),
+        UtcOffset::UTC,
+        "maxc-sim",
+    )
+    .map_err(|e| format!("lookup config: {e}"))?;
     c.projection = Some(vec!["k".into(), "v".into(), "payload".into(), "ds".into()]);
     c.chunk_rows = rp.chunk_rows;
     c.batch_rows = rp.batch_rows;
@@ -171,32 +175,19 @@ impl LookupJob {
         }
         // A lookup has no state to restore: every restart loads afresh, so the restart
         // strategy never gives up (a load that can never succeed shows as a liveness failure).
-        let give_up = {
+        {
             let mut sh = lock(&self.shared);
             sh.failovers += 1;
             sh.attempt += 1;
             self.attempt = sh.attempt;
-            let n = match &sh.read.last_failure {
-                Some((r, n)) if *r == reason => n + 1,
-                _ => 1,
-            };
-            sh.read.last_failure = Some((reason.clone(), n));
-            n >= u32::MAX
-        };
+        }
         self.trace(format!("FAILOVER: {reason}"));
         self.machine = None;
         self.routes.clear();
-        if give_up {
-            self.phase = Phase::Done;
-            lock(&self.shared).outcome = Outcome::Failed {
-                at_ms: self.now.as_millis(),
-                error: reason,
-            };
-            self.trace("job FAILED".to_string());
-            return;
-        }
-        self.phase =
-            Phase::Restarting(self.now.plus(Duration::from_millis(self.sc.restart_delay_ms)));
+        self.phase = Phase::Restarting(
+            self.now
+                .plus(Duration::from_millis(self.sc.restart_delay_ms)),
+        );
     }
 
     fn on_event(&mut self, e: LookupEvent) {
@@ -217,9 +208,9 @@ impl LookupJob {
                         .join(" ")
                 )
             }
-            LookupEvent::LoadRetrying {
-                attempt, error, ..
-            } => format!("first load attempt {attempt} failed: {error}"),
+            LookupEvent::LoadRetrying { attempt, error, .. } => {
+                format!("first load attempt {attempt} failed: {error}")
+            }
             LookupEvent::ReloadStarted => "reload started".to_string(),
             LookupEvent::ReloadPostponed { until } => format!("reload postponed to {until:?}"),
             LookupEvent::ReloadFailed { error, .. } => {
@@ -321,10 +312,10 @@ impl LookupJob {
         };
         let mut sh = lock(&self.shared);
         sh.count("lookups");
-        if let Some(b) = bad {
-            if sh.violations.len() < 20 {
-                sh.violations.push(format!("at {at_ms}ms: {b}"));
-            }
+        if let Some(b) = bad
+            && sh.violations.len() < 20
+        {
+            sh.violations.push(format!("at {at_ms}ms: {b}"));
         }
         sh.read.probes.push(Probe { at_ms, key, part });
         // Done: one TTL after the freshness bound applies to every partition (the oracle

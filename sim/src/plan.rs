@@ -377,11 +377,7 @@ impl Scenario {
                     } else {
                         span * (index - pre + 1) as u64 / later as u64
                     };
-                    read.parts.push(PartPlan {
-                        index,
-                        rows,
-                        at_ms,
-                    });
+                    read.parts.push(PartPlan { index, rows, at_ms });
                 }
                 options.push(("useArrow".into(), r.permille(300).to_string()));
                 options.push(("dynamicLoadBalance".into(), r.permille(400).to_string()));
@@ -415,10 +411,8 @@ impl Scenario {
         // Lookup: after the heal a reload is due within the TTL; a load under way may first
         // wait out a request timeout and two backoffs (capped in the simulation), then take
         // a few round trips.
-        read.staleness_ms = read.ttl_ms
-            + request_timeout_ms
-            + 2 * crate::lookup_job::LOOKUP_BACKOFF_CAP_MS
-            + 5_000;
+        read.staleness_ms =
+            read.ttl_ms + request_timeout_ms + 2 * crate::lookup_job::LOOKUP_BACKOFF_CAP_MS + 5_000;
         let total: u64 = read.parts.iter().map(|p| p.rows).sum();
         let pacing = total / read.batch_rows.max(1) as u64
             * ((read.pull_gap_ms.0 + read.pull_gap_ms.1) / 2).max(1);

@@ -412,7 +412,11 @@ impl SourceJob {
         let (lo, hi) = self.sc.read.pull_gap_ms;
         let gap = self.rng.range(lo, hi);
         self.busy_until = Some(self.now.plus(Duration::from_millis(gap)));
-        lock(&self.shared).counters.entry("rows-delivered").and_modify(|c| *c += n).or_insert(n);
+        lock(&self.shared)
+            .counters
+            .entry("rows-delivered")
+            .and_modify(|c| *c += n)
+            .or_insert(n);
     }
 
     fn on_event(&mut self, e: SourceEvent) {
@@ -511,7 +515,11 @@ impl SourceJob {
                 if now >= at {
                     self.restore();
                 } else {
-                    while self.crashes.front().is_some_and(|(t, _)| *t <= now.as_millis()) {
+                    while self
+                        .crashes
+                        .front()
+                        .is_some_and(|(t, _)| *t <= now.as_millis())
+                    {
                         self.crashes.pop_front();
                     }
                     return;
@@ -526,7 +534,10 @@ impl SourceJob {
                 self.crashes.pop_front();
                 // A reader subtask's crash fails the whole job over (one region).
                 let (kind, why) = match who {
-                    Some(s) => ("fault:crash-subtask", format!("reader subtask {s} crashed (fault)")),
+                    Some(s) => (
+                        "fault:crash-subtask",
+                        format!("reader subtask {s} crashed (fault)"),
+                    ),
                     None => ("fault:crash-job", "the job crashed (fault)".to_string()),
                 };
                 lock(&self.shared).count(kind);

@@ -305,7 +305,10 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
             errors.push(e);
         }
         match mockctl::load_due(&mut svc, &sc, 0) {
-            Ok(made) => lock(&shared).read.created.extend(made.into_iter().map(|i| (i, 0))),
+            Ok(made) => lock(&shared)
+                .read
+                .created
+                .extend(made.into_iter().map(|i| (i, 0))),
             Err(e) => errors.push(e),
         }
         *rules.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -488,8 +491,7 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
         sim.client("observer", async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                if lock(&shared).outcome.is_over() || sim_ms() > deadline
-                {
+                if lock(&shared).outcome.is_over() || sim_ms() > deadline {
                     return Ok(());
                 }
             }
