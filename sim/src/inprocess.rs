@@ -20,7 +20,8 @@ use maxc_core::time::WallClock;
 use maxc_mock::storage::MemDisk;
 use maxc_mock::{Service, WireEffect};
 
-use crate::job::{Job, Shared, SharedRef, lock};
+use crate::engine::Engine;
+use crate::job::{Shared, SharedRef, lock};
 use crate::mockctl::{self, EPOCH_MS, Rules};
 use crate::oracle;
 use crate::plan::{Fault, FaultPlan, Scenario};
@@ -49,6 +50,8 @@ enum Ev {
     },
     JobRestart,
     Heal,
+    /// Source and lookup workloads: planned partitions are due.
+    LoadPartitions,
 }
 
 struct InFlight {
@@ -61,7 +64,7 @@ struct Runner<'a> {
     sc: Arc<Scenario>,
     plan: &'a FaultPlan,
     shared: SharedRef,
-    job: Option<Job>,
+    job: Option<Engine>,
     job_gen: u64,
     svc: Option<Service>,
     disk: Option<MemDisk>,
@@ -349,6 +352,7 @@ impl Runner<'_> {
             None => Service::new(cfg, now),
         };
         mockctl::create_table(&mut svc, &self.sc, self.now)?;
+        self.load_partitions(&mut svc)?;
         self.rules = if self.healed {
             let mut r = mockctl::install_rules(&mut svc, &FaultPlan { faults: vec![] }, 0);
             mockctl::heal_rules(&mut svc, &mut r);
@@ -360,8 +364,30 @@ impl Runner<'_> {
         Ok(())
     }
 
+    fn load_partitions(&mut self, svc: &mut Service) -> Result<(), String> {
+        let made = mockctl::load_due(svc, &self.sc, self.now)?;
+        if !made.is_empty() {
+            let now = self.now;
+            lock(&self.shared)
+                .read
+                .created
+                .extend(made.iter().map(|i| (*i, now)));
+            self.trace
+                .line(now, &format!("partitions created: {made:?}"));
+        }
+        Ok(())
+    }
+
     fn event(&mut self, ev: Ev) -> Result<(), String> {
         match ev {
+            Ev::LoadPartitions => {
+                // A mock that is down loads them when it restarts.
+                if let Some(mut svc) = self.svc.take() {
+                    let r = self.load_partitions(&mut svc);
+                    self.svc = Some(svc);
+                    r?;
+                }
+            }
             Ev::Deliver { rid, req } => self.deliver(rid, req),
             Ev::Reply {
                 rid,
@@ -400,7 +426,7 @@ impl Runner<'_> {
             Ev::JobRestart => {
                 if self.job.is_none() {
                     self.trace.line(self.now, "job host restarted");
-                    self.job = Some(Job::new(
+                    self.job = Some(Engine::new(
                         self.sc.clone(),
                         self.plan,
                         self.shared.clone(),
@@ -496,7 +522,19 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
         }
     }
     r.push(sc.heal_at_ms, Ev::Heal);
-    match Job::new(sc.clone(), plan, shared.clone(), Instant::ZERO) {
+    let mut times: Vec<u64> = sc
+        .read
+        .parts
+        .iter()
+        .map(|p| p.at_ms)
+        .filter(|t| *t > 0)
+        .collect();
+    times.sort_unstable();
+    times.dedup();
+    for t in times {
+        r.push(t, Ev::LoadPartitions);
+    }
+    match Engine::new(sc.clone(), plan, shared.clone(), Instant::ZERO) {
         Ok(j) => r.job = Some(j),
         Err(e) => errors.push(e),
     }
@@ -504,7 +542,7 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
     let mut spins = 0u64;
     let mut last = 0u64;
     while errors.is_empty() {
-        if r.job.as_ref().is_some_and(Job::is_done) {
+        if r.job.as_ref().is_some_and(Engine::is_done) {
             break;
         }
         let tq = r.q.first_key_value().map(|(k, _)| k.0);

@@ -98,6 +98,61 @@ pub enum Outcome {
         /// When.
         at_ms: u64,
     },
+    /// The job failed for good (the restart strategy gave up: the same failure kept coming).
+    Failed {
+        /// When.
+        at_ms: u64,
+        /// The failure.
+        error: String,
+    },
+}
+
+impl Outcome {
+    /// True once the job finished or failed for good.
+    pub fn is_over(&self) -> bool {
+        !matches!(self, Outcome::Running)
+    }
+}
+
+/// A completed checkpoint of a source job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceCheckpoint {
+    /// Its id.
+    pub id: u64,
+    /// When it completed.
+    pub at_ms: u64,
+    /// The source's snapshot (`SourceSnapshot` as JSON).
+    pub snapshot: String,
+}
+
+/// One lookup answer, as the oracle needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    /// When.
+    pub at_ms: u64,
+    /// The key looked up.
+    pub key: u64,
+    /// The partition whose content the answer equals (`None`: not loaded yet).
+    pub part: Option<usize>,
+}
+
+/// The journal of the source and lookup workloads.
+#[derive(Debug, Clone, Default)]
+pub struct ReadJournal {
+    /// The last completed checkpoint (sources).
+    pub checkpoint: Option<SourceCheckpoint>,
+    /// Committed output: (partition, position) -> times committed.
+    pub committed: BTreeMap<(usize, u64), u32>,
+    /// In-run check: (partition, split start) -> next position expected in that split.
+    pub next_in_split: BTreeMap<(usize, u64), u64>,
+    /// Rows delivered downstream and discarded by a failover (not part of any checkpoint).
+    pub discarded: u64,
+    /// When the runner created each partition (index -> virtual ms).
+    pub created: BTreeMap<usize, u64>,
+    /// Lookup answers.
+    pub probes: Vec<Probe>,
+    /// The reason of the last failover and how many failovers in a row had it.
+    pub last_failure: Option<(String, u32)>,
 }
 
 /// State that outlives a job incarnation: completed checkpoints and the oracle's journal.
@@ -130,6 +185,8 @@ pub struct Shared {
     pub counters: BTreeMap<&'static str, u64>,
     /// Violations noticed during the run (the oracle adds to these).
     pub violations: Vec<String>,
+    /// Sources and lookups.
+    pub read: ReadJournal,
 }
 
 impl Shared {
@@ -149,6 +206,7 @@ impl Shared {
             outcome: Outcome::Running,
             counters: BTreeMap::new(),
             violations: Vec::new(),
+            read: ReadJournal::default(),
         }
     }
 
@@ -160,7 +218,8 @@ impl Shared {
         }
     }
 
-    fn count(&mut self, key: &'static str) {
+    /// Adds 1 to counter `key`.
+    pub fn count(&mut self, key: &'static str) {
         *self.counters.entry(key).or_default() += 1;
     }
 }

@@ -14,13 +14,16 @@
 //! See `docs/simulation.md`.
 #![warn(missing_docs)]
 
+pub mod engine;
 pub mod inprocess;
 pub mod job;
+pub mod lookup_job;
 pub mod mockctl;
 pub mod oracle;
 pub mod plan;
 pub mod rng;
 pub mod run;
+pub mod source_job;
 pub mod trace;
 pub mod turmoil_runner;
 pub mod workload;

@@ -41,6 +41,40 @@ pub fn create_table(svc: &mut Service, sc: &Scenario, now_ms: u64) -> Result<(),
     }
 }
 
+/// Source and lookup workloads: creates every planned partition due at `now_ms` that the
+/// mock does not hold yet (directly in the service, not through requests, so no fault rule
+/// counts or hits it; persisted like a fixture load). Returns the indices created.
+pub fn load_due(svc: &mut Service, sc: &Scenario, now_ms: u64) -> Result<Vec<usize>, String> {
+    let mut made = Vec::new();
+    if !sc.workload.is_reader() {
+        return Ok(made);
+    }
+    for p in sc.read.parts.iter().filter(|p| p.at_ms <= now_ms) {
+        let values = vec![crate::workload::part_ds(p.index)];
+        let exists = svc
+            .catalog()
+            .table(crate::job::PROJECT, None, sc.workload.table())
+            .is_ok_and(|t| t.partitions.contains_key(&values));
+        if exists {
+            continue;
+        }
+        let batch = crate::workload::part_batch(sc.seed, sc.workload, p.index, p.rows);
+        let created = svc
+            .load_partition(
+                crate::job::PROJECT,
+                sc.workload.table(),
+                values,
+                batch,
+                mock_time(now_ms),
+            )
+            .map_err(|e| format!("loading partition {}: {}", p.index, e.message))?;
+        if created {
+            made.push(p.index);
+        }
+    }
+    Ok(made)
+}
+
 /// The mock fault effect of a plan's request fault.
 pub fn effect(f: RequestFault) -> FaultEffect {
     match f {

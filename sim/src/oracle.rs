@@ -255,6 +255,11 @@ impl CommitWatch {
 
 /// The final check of a run.
 pub fn check_final(svc: &Service, sc: &Scenario, shared: &Shared, liveness: bool) -> Verdict {
+    match sc.workload.tunnel() {
+        Tunnel::Source => return check_source(svc, sc, shared, liveness),
+        Tunnel::Lookup => return check_lookup(sc, shared, liveness),
+        _ => {}
+    }
     let mut v = Verdict::default();
     for x in &shared.violations {
         v.violate(x.clone());
@@ -317,6 +322,7 @@ pub fn check_final(svc: &Service, sc: &Scenario, shared: &Shared, liveness: bool
         Tunnel::Batch => check_batch(svc, sc, shared, &marks, &count, &mut v),
         Tunnel::Stream => check_stream(shared, &marks, &count, &mut v),
         Tunnel::Upsert => check_upsert(sc, &rows_gen, finished, &rows, &mut v),
+        Tunnel::Source | Tunnel::Lookup => {}
     }
     v
 }
@@ -544,4 +550,238 @@ fn check_upsert(
         }
     }
     v.check("last-value-per-key", want.len() as u64);
+}
+
+/// Download sessions of the workload's table that expired, by partition value.
+fn expired_downloads(svc: &Service, sc: &Scenario) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (id, d) in &svc.sessions().downloads {
+        if d.status == SessionStatus::Expired
+            && d.target.table.eq_ignore_ascii_case(sc.workload.table())
+        {
+            out.entry(d.target.partition.first().cloned().unwrap_or_default())
+                .or_default()
+                .push(id.clone());
+        }
+    }
+    out
+}
+
+/// Source workloads: the committed output (rows of completed checkpoints) holds every row of
+/// every partition read exactly once, each split a contiguous prefix (checked as checkpoints
+/// complete); skipped partitions and a failed job are allowed only under the documented
+/// `modifiedTableOperation` behaviour with a download session an injected fault expired.
+fn check_source(svc: &Service, sc: &Scenario, shared: &Shared, liveness: bool) -> Verdict {
+    use maxc_core::source::PartitionStatus;
+    use maxc_driver::source::SourceSnapshot;
+
+    use crate::workload::{Workload, part_ds, part_index};
+
+    let mut v = Verdict::default();
+    for x in &shared.violations {
+        v.violate(x.clone());
+    }
+    let rp = &sc.read;
+    let incremental = sc.workload == Workload::SourceIncremental;
+    let expired = expired_downloads(svc, sc);
+    // How the job ended.
+    let mut failed_ok = false;
+    match &shared.outcome {
+        Outcome::Finished { .. } => {}
+        Outcome::Failed { error, .. } => {
+            let documented = error.contains("cannot be read any further")
+                && error.contains("Data already read from it is kept")
+                && (!incremental || error.contains("modifiedTableOperation = SKIP"));
+            let mode_ok = !incremental || !rp.skip;
+            let cause = expired
+                .values()
+                .flatten()
+                .any(|id| error.contains(id.as_str()));
+            if documented && mode_ok && cause {
+                failed_ok = true;
+                v.check("failed-as-documented", 1);
+            } else {
+                v.violate(format!(
+                    "the job failed (documented message: {documented}, NONE or full: {mode_ok}, session expired by a fault: {cause}): {error}"
+                ));
+            }
+        }
+        Outcome::Running => {
+            if liveness {
+                v.violate(format!(
+                    "liveness: the job did not finish by {}ms (faults healed at {}ms)",
+                    sc.deadline_ms, sc.heal_at_ms
+                ));
+            }
+        }
+    }
+    if liveness {
+        v.check("liveness", 1);
+    }
+    // Skipped partitions (in the last completed checkpoint).
+    let mut skipped: BTreeSet<usize> = BTreeSet::new();
+    if let Some(cp) = &shared.read.checkpoint {
+        match serde_json::from_str::<SourceSnapshot>(&cp.snapshot) {
+            Ok(snap) => {
+                for p in &snap.enumerator.partitions {
+                    if let PartitionStatus::Skipped { reason } = &p.status {
+                        let ds = p.partition.get("ds").unwrap_or_default().to_string();
+                        if !(incremental && rp.skip) {
+                            v.violate(format!(
+                                "partition {ds} was skipped ({reason}) but modifiedTableOperation is not SKIP"
+                            ));
+                        } else if !expired.contains_key(&ds) {
+                            v.violate(format!(
+                                "partition {ds} was skipped ({reason}) but none of its download sessions expired"
+                            ));
+                        }
+                        if let Some(i) = part_index(&ds) {
+                            skipped.insert(i);
+                        }
+                    }
+                }
+            }
+            Err(e) => v.violate(format!("checkpoint {} does not parse: {e}", cp.id)),
+        }
+    }
+    // Exactly once, and only rows of the partitions read.
+    let committed = &shared.read.committed;
+    let mut dups = 0;
+    for (&(part, pos), &n) in committed {
+        let plan = rp.parts.iter().find(|p| p.index == part);
+        if plan.is_none_or(|p| pos >= p.rows) || (incremental && part < rp.start_index) {
+            v.violate(format!(
+                "row {pos} of partition {} is committed but the source must not read it",
+                part_ds(part)
+            ));
+        }
+        if n > 1 {
+            dups += 1;
+            if dups <= 5 {
+                v.violate(format!(
+                    "row {pos} of partition {} is committed {n} times (exactly-once)",
+                    part_ds(part)
+                ));
+            }
+        }
+    }
+    v.check("source-exactly-once", committed.len() as u64);
+    v.visible_rows = committed.values().map(|n| u64::from(*n)).sum();
+    // No gaps: a finished job committed every row of every partition read.
+    if matches!(shared.outcome, Outcome::Finished { .. }) && !failed_ok {
+        let mut checked = 0;
+        for p in &rp.parts {
+            if incremental && p.index < rp.start_index {
+                continue;
+            }
+            let mut missing = Vec::new();
+            for pos in 0..p.rows {
+                checked += 1;
+                if !committed.contains_key(&(p.index, pos)) {
+                    if skipped.contains(&p.index) {
+                        v.lost_excused += 1;
+                    } else {
+                        missing.push(pos);
+                    }
+                }
+            }
+            if let (Some(first), n) = (missing.first(), missing.len())
+                && n > 0
+            {
+                v.violate(format!(
+                    "partition {}: {n} rows never committed (first: row {first}) though the job finished",
+                    part_ds(p.index)
+                ));
+            }
+        }
+        v.check("source-no-gaps", checked);
+    }
+    v.check(
+        "source-split-prefixes",
+        shared.read.next_in_split.len() as u64,
+    );
+    v
+}
+
+/// Lookup workload: every answer was the content of a partition that existed (checked at the
+/// probe), answers never go back to an older partition, and after the heal an answer is at
+/// most `staleness` behind `max_pt()`; liveness: the newest partition answers before the
+/// deadline.
+fn check_lookup(sc: &Scenario, shared: &Shared, liveness: bool) -> Verdict {
+    let mut v = Verdict::default();
+    for x in &shared.violations {
+        v.violate(x.clone());
+    }
+    if liveness {
+        v.check("liveness", 1);
+        match &shared.outcome {
+            Outcome::Finished { .. } => {}
+            Outcome::Failed { error, .. } => v.violate(format!("the lookup job failed: {error}")),
+            Outcome::Running => v.violate(format!(
+                "liveness: the newest partition was not served by {}ms (faults healed at {}ms, last partition created at {}ms)",
+                sc.deadline_ms,
+                sc.heal_at_ms,
+                shared.read.created.values().max().copied().unwrap_or(0)
+            )),
+        }
+    }
+    let created = &shared.read.created;
+    let max_pt_at = |t: u64| -> Option<usize> {
+        created
+            .iter()
+            .filter(|(_, at)| **at <= t)
+            .map(|(i, _)| *i)
+            .max()
+    };
+    let mut newest_seen: Option<usize> = None;
+    let mut answered = 0;
+    let mut fresh_checked = 0;
+    let last_created = created.values().copied().max().unwrap_or(0);
+    let settle = sc.heal_at_ms.max(last_created) + sc.read.staleness_ms;
+    for p in &shared.read.probes {
+        let Some(part) = p.part else {
+            if p.at_ms >= settle {
+                v.violate(format!(
+                    "at {}ms (faults healed at {}ms) the lookup table is still not loaded",
+                    p.at_ms, sc.heal_at_ms
+                ));
+            }
+            continue;
+        };
+        answered += 1;
+        if created.get(&part).is_none_or(|at| *at > p.at_ms) {
+            v.violate(format!(
+                "at {}ms key {} was answered from partition {part}, which did not exist yet",
+                p.at_ms, p.key
+            ));
+        }
+        if newest_seen.is_some_and(|n| part < n) {
+            v.violate(format!(
+                "at {}ms key {} was answered from partition {part}, older than partition {} answered before",
+                p.at_ms,
+                p.key,
+                newest_seen.unwrap_or(0)
+            ));
+        }
+        newest_seen = newest_seen.max(Some(part));
+        if p.at_ms >= settle {
+            fresh_checked += 1;
+            let floor = max_pt_at(p.at_ms - sc.read.staleness_ms);
+            if floor.is_some_and(|f| part < f) {
+                v.violate(format!(
+                    "at {}ms (faults healed at {}ms) key {} was answered from partition {part}, but partition {} was max_pt() already {}ms earlier",
+                    p.at_ms,
+                    sc.heal_at_ms,
+                    p.key,
+                    floor.unwrap_or(0),
+                    sc.read.staleness_ms
+                ));
+            }
+        }
+    }
+    v.check("lookup-answers-exact", shared.read.probes.len() as u64);
+    v.check("lookup-monotonic", answered);
+    v.check("lookup-fresh-after-heal", fresh_checked);
+    v.visible_rows = answered;
+    v
 }

@@ -59,17 +59,24 @@ pub enum Bug {
     CommitterSkipsStatusCheck,
     /// `BugSwitches::writer_reuses_session_across_barrier`.
     WriterReusesSession,
+    /// `BugSwitches::reader_restores_one_row_late` (source workloads).
+    ReaderRestoresOneRowLate,
 }
 
 impl Bug {
     /// Every bug switch.
-    pub const ALL: [Bug; 2] = [Bug::CommitterSkipsStatusCheck, Bug::WriterReusesSession];
+    pub const ALL: [Bug; 3] = [
+        Bug::CommitterSkipsStatusCheck,
+        Bug::WriterReusesSession,
+        Bug::ReaderRestoresOneRowLate,
+    ];
 
     /// The command-line name.
     pub fn name(self) -> &'static str {
         match self {
             Bug::CommitterSkipsStatusCheck => "committer-skips-status-check",
             Bug::WriterReusesSession => "writer-reuses-session",
+            Bug::ReaderRestoresOneRowLate => "reader-restores-one-row-late",
         }
     }
 }
@@ -87,6 +94,54 @@ impl FromStr for Bug {
                     Bug::ALL.map(|b| b.name()).join(", ")
                 )
             })
+    }
+}
+
+/// A partition of a source or lookup table: its index (value `part_ds(index)`), rows (lookup:
+/// keys) and when the simulation creates it (0: before the job starts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartPlan {
+    /// Index (the partition value is `workload::part_ds(index)`).
+    pub index: usize,
+    /// Rows (lookup: keys `0..rows`).
+    pub rows: u64,
+    /// Virtual time of its creation.
+    pub at_ms: u64,
+}
+
+/// Settings of the source and lookup workloads (unused by the sinks).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadParams {
+    /// The table's partitions, by creation time.
+    pub parts: Vec<PartPlan>,
+    /// Rows per split.
+    pub split_rows: u64,
+    /// Rows per read request.
+    pub chunk_rows: u64,
+    /// Rows per emitted batch.
+    pub batch_rows: usize,
+    /// Incremental: index of the `startPartition` partition.
+    pub start_index: usize,
+    /// Incremental: `subscribeIntervalInSec`.
+    pub interval_s: u64,
+    /// Incremental: `modifiedTableOperation = SKIP` (else NONE).
+    pub skip: bool,
+    /// Downstream time per emitted batch (inclusive range, ms).
+    pub pull_gap_ms: (u64, u64),
+    /// Lookup: `cacheTTLMs`.
+    pub ttl_ms: u64,
+    /// Lookup: `maxLoadRetries`.
+    pub max_load_retries: u32,
+    /// Lookup: time between probes (inclusive range, ms).
+    pub probe_gap_ms: (u64, u64),
+    /// Lookup: answers may lag `max_pt()` by this much after the faults healed.
+    pub staleness_ms: u64,
+}
+
+impl ReadParams {
+    /// Time of the last partition creation.
+    pub fn last_create_ms(&self) -> u64 {
+        self.parts.iter().map(|p| p.at_ms).max().unwrap_or(0)
     }
 }
 
@@ -131,11 +186,28 @@ pub struct Scenario {
     pub heal_at_ms: u64,
     /// The job must finish by this virtual time (liveness).
     pub deadline_ms: u64,
+    /// Source and lookup settings.
+    pub read: ReadParams,
+}
+
+fn bug_switches(bugs: &[Bug]) -> BugSwitches {
+    let mut b = BugSwitches::default();
+    for bug in bugs {
+        match bug {
+            Bug::CommitterSkipsStatusCheck => b.committer_skips_status_check = true,
+            Bug::WriterReusesSession => b.writer_reuses_session_across_barrier = true,
+            Bug::ReaderRestoresOneRowLate => b.reader_restores_one_row_late = true,
+        }
+    }
+    b
 }
 
 impl Scenario {
     /// The scenario of `seed` for `workload`, with `bugs` switched on.
     pub fn generate(seed: u64, workload: Workload, bugs: &[Bug]) -> Self {
+        if workload.is_reader() {
+            return Self::generate_read(seed, workload, bugs);
+        }
         let mut r = Rng::fork(seed, "scenario");
         let parallelism = r.range(1, 4) as usize;
         // Many partitions: fewer rows and checkpoints (every partition of every epoch is an
@@ -216,18 +288,13 @@ impl Scenario {
         let input_ms = batches * ((write_gap_ms.0 + write_gap_ms.1) / 2).max(1);
         let heal_at_ms = input_ms * r.range(5, 15) / 10 + r.range(1_000, 5_000);
         let deadline_ms = heal_at_ms + 2 * input_ms + 240_000;
-        let mut b = BugSwitches::default();
-        for bug in bugs {
-            match bug {
-                Bug::CommitterSkipsStatusCheck => b.committer_skips_status_check = true,
-                Bug::WriterReusesSession => b.writer_reuses_session_across_barrier = true,
-            }
-        }
+        let b = bug_switches(bugs);
         // About 30 bytes per encoded row; a request per block plus sessions and commits.
         let blocks = rows.iter().sum::<u64>() * 30 / batch_size.max(1);
         let checkpoints = (input_ms / checkpoint_interval_ms.max(1)).max(1);
         let est_requests = (blocks * 3 / 2 + 3 * parallelism as u64 * checkpoints).clamp(20, 2_000);
         Scenario {
+            read: ReadParams::default(),
             est_requests,
             seed,
             workload,
@@ -247,6 +314,146 @@ impl Scenario {
             request_timeout_ms,
             heal_at_ms,
             deadline_ms,
+        }
+    }
+
+    /// The scenario of a source or lookup workload.
+    fn generate_read(seed: u64, workload: Workload, bugs: &[Bug]) -> Self {
+        let mut r = Rng::fork(seed, "scenario");
+        let parallelism = r.range(1, 4) as usize;
+        let checkpoint_interval_ms = r.range(250, 2000);
+        let checkpoint_timeout_ms = r.range(4_000, 20_000);
+        let notify_delay_ms = (0, r.range(0, 400));
+        let restart_delay_ms = r.range(100, 1500);
+        let latency_hi = r.range(1, 60);
+        let latency_ms = (latency_hi / 3, latency_hi);
+        let request_timeout_ms = r.range(3_000, 15_000);
+        let mut read = ReadParams {
+            split_rows: r.range(20, 400),
+            chunk_rows: r.range(10, 300),
+            batch_rows: r.range(1, 64) as usize,
+            pull_gap_ms: {
+                let hi = r.range(2, 40);
+                (hi / 4, hi)
+            },
+            ..ReadParams::default()
+        };
+        let mut options: Vec<(String, String)> = Vec::new();
+        options.push((
+            "compressAlgorithm".into(),
+            r.pick(&["RAW", "ZLIB", "SNAPPY"]).to_string(),
+        ));
+        let heal_at_ms;
+        match workload {
+            Workload::SourceFull => {
+                let n = r.range(1, 8) as usize;
+                for index in 0..n {
+                    let rows = if r.permille(100) { 0 } else { r.range(1, 900) };
+                    read.parts.push(PartPlan {
+                        index,
+                        rows,
+                        at_ms: 0,
+                    });
+                }
+                options.push(("useArrow".into(), r.permille(300).to_string()));
+                options.push(("dynamicLoadBalance".into(), r.permille(400).to_string()));
+                let total: u64 = read.parts.iter().map(|p| p.rows).sum();
+                let batches = total / read.batch_rows.max(1) as u64 / parallelism as u64;
+                let input_ms = batches * ((read.pull_gap_ms.0 + read.pull_gap_ms.1) / 2).max(1);
+                heal_at_ms = input_ms * r.range(3, 12) / 10 + r.range(1_000, 5_000);
+            }
+            Workload::SourceIncremental => {
+                read.interval_s = r.range(1, 3);
+                read.skip = r.permille(500);
+                // Partitions before startPartition exist and must not be read.
+                read.start_index = r.range(0, 2) as usize;
+                let pre = read.start_index + r.range(0, 3) as usize;
+                let later = r.range(1, 6) as usize;
+                let span = r.range(3_000, 20_000);
+                for index in 0..pre + later {
+                    let rows = if r.permille(100) { 0 } else { r.range(1, 600) };
+                    let at_ms = if index < pre {
+                        0
+                    } else {
+                        span * (index - pre + 1) as u64 / later as u64
+                    };
+                    read.parts.push(PartPlan { index, rows, at_ms });
+                }
+                options.push(("useArrow".into(), r.permille(300).to_string()));
+                options.push(("dynamicLoadBalance".into(), r.permille(400).to_string()));
+                heal_at_ms = span * r.range(5, 12) / 10 + r.range(1_000, 4_000);
+            }
+            _ => {
+                read.ttl_ms = r.range(300, 3_000);
+                read.max_load_retries = r.range(1, 4) as u32;
+                read.probe_gap_ms = {
+                    let hi = r.range(20, 200);
+                    (hi / 4, hi)
+                };
+                let keys = r.range(1, 300);
+                let n = r.range(2, 7) as usize;
+                let span = r.range(3_000, 20_000);
+                for index in 0..n {
+                    let at_ms = if index == 0 {
+                        0
+                    } else {
+                        span * index as u64 / (n - 1) as u64
+                    };
+                    read.parts.push(PartPlan {
+                        index,
+                        rows: keys,
+                        at_ms,
+                    });
+                }
+                heal_at_ms = span * r.range(5, 12) / 10 + r.range(1_000, 4_000);
+            }
+        }
+        // Lookup: after the heal a reload is due within the TTL; a load under way may first
+        // wait out a request timeout and two backoffs (capped in the simulation), then take
+        // a few round trips.
+        read.staleness_ms =
+            read.ttl_ms + request_timeout_ms + 2 * crate::lookup_job::LOOKUP_BACKOFF_CAP_MS + 5_000;
+        let total: u64 = read.parts.iter().map(|p| p.rows).sum();
+        let pacing = total / read.batch_rows.max(1) as u64
+            * ((read.pull_gap_ms.0 + read.pull_gap_ms.1) / 2).max(1);
+        let deadline_ms =
+            heal_at_ms.max(read.last_create_ms()) + read.staleness_ms + 2 * pacing + 240_000;
+        let b = bug_switches(bugs);
+        // Reads per chunk, a session per partition, listings, verifications after restores.
+        let reads: u64 = read
+            .parts
+            .iter()
+            .map(|p| p.rows.div_ceil(read.chunk_rows.max(1)) + 3)
+            .sum();
+        let est_requests = match workload {
+            Workload::Lookup => {
+                let loads = read.last_create_ms() / read.ttl_ms.max(1) + 2;
+                loads * (3 + read.parts[0].rows.div_ceil(read.chunk_rows.max(1)))
+            }
+            _ => reads + 2 + heal_at_ms / (read.interval_s.max(1) * 1000),
+        }
+        .clamp(20, 2_000);
+        Scenario {
+            seed,
+            workload,
+            parallelism,
+            rows: vec![0; parallelism],
+            batch_rows: (1, 1),
+            write_gap_ms: (1, 1),
+            checkpoint_interval_ms,
+            checkpoint_timeout_ms,
+            notify_delay_ms,
+            restart_delay_ms,
+            keys_per_subtask: 1,
+            options,
+            memory_budget: 64 << 20,
+            bugs: b,
+            latency_ms,
+            request_timeout_ms,
+            est_requests,
+            heal_at_ms,
+            deadline_ms,
+            read,
         }
     }
 

@@ -36,7 +36,8 @@ use maxc_mock::Service;
 use maxc_mock::http_layer::{App, SharedService, lock as lock_svc};
 use maxc_mock::storage::MemDisk;
 
-use crate::job::{Job, Outcome, Shared, SharedRef, lock};
+use crate::engine::Engine;
+use crate::job::{Shared, SharedRef, lock};
 use crate::mockctl::{self, EPOCH_MS, Rules};
 use crate::oracle::{self, CommitWatch};
 use crate::plan::{Fault, FaultPlan, RunnerKind, Scenario};
@@ -235,7 +236,7 @@ async fn serve_mock(listener: SimListener, router: axum::Router) -> io::Result<(
 /// The job with its clock shifted: the pump counts from its own start, the job from the
 /// start of the simulation (fault times are absolute).
 struct Shifted {
-    job: Job,
+    job: Engine,
     base: u64,
 }
 
@@ -302,6 +303,13 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
         let mut svc = Service::new(cfg.clone(), mockctl::mock_time(0));
         if let Err(e) = mockctl::create_table(&mut svc, &sc, 0) {
             errors.push(e);
+        }
+        match mockctl::load_due(&mut svc, &sc, 0) {
+            Ok(made) => lock(&shared)
+                .read
+                .created
+                .extend(made.into_iter().map(|i| (i, 0))),
+            Err(e) => errors.push(e),
         }
         *rules.lock().unwrap_or_else(|e| e.into_inner()) =
             mockctl::install_rules(&mut svc, plan, 0);
@@ -370,6 +378,11 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
                         let mut svc = Service::with_disk(cfg, Box::new(d), mockctl::mock_time(now))
                             .map_err(|e| format!("mock start: {e}"))?;
                         mockctl::create_table(&mut svc, &sc, now)?;
+                        let made = mockctl::load_due(&mut svc, &sc, now)?;
+                        lock(&shared)
+                            .read
+                            .created
+                            .extend(made.into_iter().map(|i| (i, now)));
                         let base = *served_before.lock().unwrap_or_else(|e| e.into_inner());
                         let mut r = mockctl::install_rules(&mut svc, &plan, base);
                         if healed.load(Ordering::SeqCst) {
@@ -442,7 +455,7 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
                     Arc::new(SimWallClock),
                 );
                 let base = sim_ms();
-                let job = Job::new(
+                let job = Engine::new(
                     sc.clone(),
                     &plan,
                     shared.clone(),
@@ -478,8 +491,7 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
         sim.client("observer", async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                if matches!(lock(&shared).outcome, Outcome::Finished { .. }) || sim_ms() > deadline
-                {
+                if lock(&shared).outcome.is_over() || sim_ms() > deadline {
                     return Ok(());
                 }
             }
@@ -534,8 +546,42 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
     let mut schedule: std::collections::VecDeque<(u64, Action)> = schedule.into();
     let mut job_down = false;
     let mut mock_down = false;
+    let mut loads: Vec<u64> = sc
+        .read
+        .parts
+        .iter()
+        .map(|p| p.at_ms)
+        .filter(|t| *t > 0)
+        .collect();
+    loads.sort_unstable();
+    loads.dedup();
+    let mut loads: std::collections::VecDeque<u64> = loads.into();
     loop {
         let now = sim.elapsed().as_millis() as u64;
+        // Planned partitions (source and lookup workloads); a mock that is down loads them
+        // when it restarts.
+        if loads.front().is_some_and(|t| *t <= now) {
+            while loads.front().is_some_and(|t| *t <= now) {
+                loads.pop_front();
+            }
+            if let Some(svc) = current.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                let mut svc = lock_svc(svc);
+                match mockctl::load_due(&mut svc, &sc, now) {
+                    Ok(made) if !made.is_empty() => {
+                        lock(&shared)
+                            .read
+                            .created
+                            .extend(made.iter().map(|i| (*i, now)));
+                        trace
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .line(now, &format!("partitions created: {made:?}"));
+                    }
+                    Ok(_) => {}
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
         while let Some(&(at, action)) = schedule.front() {
             if at > now {
                 break;
@@ -573,7 +619,7 @@ pub fn run(sc: &Scenario, plan: &FaultPlan, opts: &RunOptions) -> RunResult {
                     }
                 }
                 Action::CrashJob => {
-                    if !job_down && !matches!(lock(&shared).outcome, Outcome::Finished { .. }) {
+                    if !job_down && !lock(&shared).outcome.is_over() {
                         sim.crash("job");
                         job_down = true;
                         count("crash-job-host");

@@ -29,6 +29,12 @@ pub enum Workload {
     Stream,
     /// Upsert tunnel into a Delta table (upserts and deletes by primary key).
     Upsert,
+    /// Full source: every pre-loaded partition of a table, read by N readers.
+    SourceFull,
+    /// Incremental source: partitions ≥ `startPartition`, new ones created during the run.
+    SourceIncremental,
+    /// Lookup (dimension) table on `max_pt()`, reloaded while new partitions appear.
+    Lookup,
 }
 
 /// Which tunnel a workload writes through.
@@ -40,17 +46,29 @@ pub enum Tunnel {
     Stream,
     /// Upsert tunnel (idempotent by key).
     Upsert,
+    /// A source reads the table (download tunnel).
+    Source,
+    /// A lookup machine caches the table (download tunnel).
+    Lookup,
 }
 
 impl Workload {
     /// Every workload, in a fixed order.
-    pub const ALL: [Workload; 5] = [
+    pub const ALL: [Workload; 8] = [
         Workload::BatchStatic,
         Workload::BatchDynamic,
         Workload::BatchMany,
         Workload::Stream,
         Workload::Upsert,
+        Workload::SourceFull,
+        Workload::SourceIncremental,
+        Workload::Lookup,
     ];
+
+    /// True for the source and lookup workloads (the table is read, not written).
+    pub fn is_reader(self) -> bool {
+        matches!(self.tunnel(), Tunnel::Source | Tunnel::Lookup)
+    }
 
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
@@ -60,6 +78,9 @@ impl Workload {
             Workload::BatchMany => "batch-many",
             Workload::Stream => "stream",
             Workload::Upsert => "upsert",
+            Workload::SourceFull => "source-full",
+            Workload::SourceIncremental => "source-incremental",
+            Workload::Lookup => "lookup",
         }
     }
 
@@ -69,6 +90,8 @@ impl Workload {
             Workload::BatchStatic | Workload::BatchDynamic | Workload::BatchMany => Tunnel::Batch,
             Workload::Stream => Tunnel::Stream,
             Workload::Upsert => Tunnel::Upsert,
+            Workload::SourceFull | Workload::SourceIncremental => Tunnel::Source,
+            Workload::Lookup => Tunnel::Lookup,
         }
     }
 
@@ -78,6 +101,8 @@ impl Workload {
             Tunnel::Batch => "t_batch",
             Tunnel::Stream => "t_stream",
             Tunnel::Upsert => "t_upsert",
+            Tunnel::Source => "t_src",
+            Tunnel::Lookup => "t_dim",
         }
     }
 
@@ -101,7 +126,8 @@ impl Workload {
             Workload::BatchStatic => Some("ds=20240101"),
             Workload::BatchDynamic | Workload::BatchMany => Some("ds"),
             Workload::Stream => Some("ds=20240102"),
-            Workload::Upsert => None,
+            Workload::Upsert | Workload::SourceFull | Workload::SourceIncremental => None,
+            Workload::Lookup => Some("max_pt()"),
         }
     }
 
@@ -112,8 +138,12 @@ impl Workload {
                 "CREATE TABLE IF NOT EXISTS {} (id BIGINT, payload STRING) PARTITIONED BY (ds STRING)",
                 self.table()
             ),
-            Tunnel::Stream => format!(
+            Tunnel::Stream | Tunnel::Source => format!(
                 "CREATE TABLE IF NOT EXISTS {} (id BIGINT, payload STRING) PARTITIONED BY (ds STRING)",
+                self.table()
+            ),
+            Tunnel::Lookup => format!(
+                "CREATE TABLE IF NOT EXISTS {} (k BIGINT, v BIGINT, payload STRING) PARTITIONED BY (ds STRING)",
                 self.table()
             ),
             Tunnel::Upsert => format!(
@@ -127,8 +157,13 @@ impl Workload {
     /// The table's data columns.
     pub fn columns(self) -> Vec<Column> {
         match self.tunnel() {
-            Tunnel::Batch | Tunnel::Stream => vec![
+            Tunnel::Batch | Tunnel::Stream | Tunnel::Source => vec![
                 Column::new("id", OdpsType::BigInt),
+                Column::new("payload", OdpsType::String),
+            ],
+            Tunnel::Lookup => vec![
+                Column::new("k", OdpsType::BigInt),
+                Column::new("v", OdpsType::BigInt),
                 Column::new("payload", OdpsType::String),
             ],
             Tunnel::Upsert => vec![
@@ -142,7 +177,9 @@ impl Workload {
     /// The table metadata the sink machines are built with (what `GET table` reports).
     pub fn meta(self) -> TableMeta {
         let parts = match self.tunnel() {
-            Tunnel::Batch | Tunnel::Stream => vec![Column::new("ds", OdpsType::String)],
+            Tunnel::Batch | Tunnel::Stream | Tunnel::Source | Tunnel::Lookup => {
+                vec![Column::new("ds", OdpsType::String)]
+            }
             Tunnel::Upsert => vec![],
         };
         let schema = match TableSchema::new(self.columns(), parts) {
@@ -224,7 +261,7 @@ impl RowGen {
     pub fn new(seed: u64, workload: Workload, parallelism: usize, keys_per_subtask: u64) -> Self {
         let mut fields = Vec::new();
         match workload.tunnel() {
-            Tunnel::Batch | Tunnel::Stream => {
+            Tunnel::Batch | Tunnel::Stream | Tunnel::Source | Tunnel::Lookup => {
                 fields.push(Field::new("id", DataType::Int64, true));
                 fields.push(Field::new("payload", DataType::Utf8, true));
                 if workload.is_dynamic() {
@@ -287,7 +324,7 @@ impl RowGen {
         let mut cols: Vec<ArrayRef> = Vec::new();
         let mut kinds = None;
         match self.workload.tunnel() {
-            Tunnel::Batch | Tunnel::Stream => {
+            Tunnel::Batch | Tunnel::Stream | Tunnel::Source | Tunnel::Lookup => {
                 cols.push(Arc::new(Int64Array::from_iter_values(
                     rows.iter().map(|r| r.id),
                 )));
@@ -338,6 +375,68 @@ impl RowGen {
             }
         }
         m
+    }
+}
+
+/// Partition value of the `i`-th partition of a source or lookup table (sorts by `i`).
+pub fn part_ds(i: usize) -> String {
+    format!("d{i:04}")
+}
+
+/// The index of a partition value made by [`part_ds`].
+pub fn part_index(ds: &str) -> Option<usize> {
+    ds.strip_prefix('d').and_then(|n| n.parse().ok())
+}
+
+/// Source tables: the id of row `pos` of partition `part` (`part << 32 | pos`).
+pub fn src_id(part: usize, pos: u64) -> i64 {
+    ((part as i64) << 32) | (pos as i64 & 0xFFFF_FFFF)
+}
+
+/// `(partition, position)` of a source row id.
+pub fn src_split_id(id: i64) -> (usize, u64) {
+    ((id >> 32) as usize, (id & 0xFFFF_FFFF) as u64)
+}
+
+/// The payload of a source row (`part`, `pos`) or a lookup row (`part`, key `pos`).
+pub fn part_payload(seed: u64, part: usize, pos: u64) -> String {
+    let h = mix64(seed ^ mix64(((part as u64) << 32) ^ pos ^ 0x5EED));
+    let len = ((h >> 20) % 24) as usize;
+    (0..len)
+        .map(|i| char::from(b'a' + ((h >> (i % 40)) % 26) as u8))
+        .collect()
+}
+
+/// Lookup tables: the `v` column of key `k` in partition `part`.
+pub fn dim_value(part: usize, k: u64) -> i64 {
+    part as i64 * 1_000_000 + k as i64
+}
+
+/// The data rows of partition `part` with `rows` rows (source: `id, payload`; lookup:
+/// `k, v, payload` with keys `0..rows`), as loaded into the mock.
+pub fn part_batch(seed: u64, workload: Workload, part: usize, rows: u64) -> RecordBatch {
+    let mut fields = Vec::new();
+    let mut cols: Vec<ArrayRef> = Vec::new();
+    if workload.tunnel() == Tunnel::Lookup {
+        fields.push(Field::new("k", DataType::Int64, true));
+        fields.push(Field::new("v", DataType::Int64, true));
+        cols.push(Arc::new(Int64Array::from_iter_values(0..rows as i64)));
+        cols.push(Arc::new(Int64Array::from_iter_values(
+            (0..rows).map(|k| dim_value(part, k)),
+        )));
+    } else {
+        fields.push(Field::new("id", DataType::Int64, true));
+        cols.push(Arc::new(Int64Array::from_iter_values(
+            (0..rows).map(|p| src_id(part, p)),
+        )));
+    }
+    fields.push(Field::new("payload", DataType::Utf8, true));
+    cols.push(Arc::new(StringArray::from_iter_values(
+        (0..rows).map(|p| part_payload(seed, part, p)),
+    )));
+    match RecordBatch::try_new(Arc::new(Schema::new(fields)), cols) {
+        Ok(b) => b,
+        Err(e) => panic!("generated partition does not fit its schema: {e}"),
     }
 }
 

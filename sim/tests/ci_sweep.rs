@@ -2,7 +2,8 @@
 //! fault plans the seeds draw. Every run must pass every invariant (liveness included).
 //!
 //! Seeds per workload can be raised with `MAXC_SIM_SEEDS=n` (the many-partition workload runs
-//! a fifth of that, at least 5).
+//! a fifth of that, at least 5; on turmoil the source workloads run 2/5 and 1/4 of it and the
+//! lookup workload a sixth, at least 4: their runs cover more simulated time).
 
 use std::time::Instant;
 
@@ -10,13 +11,16 @@ use maxc_sim::plan::RunnerKind;
 use maxc_sim::run::{RunOptions, RunSpec, Summary, failure_report, run};
 use maxc_sim::workload::Workload;
 
-fn seeds_for(w: Workload) -> u64 {
+fn seeds_for(w: Workload, runner: RunnerKind) -> u64 {
     let base: u64 = std::env::var("MAXC_SIM_SEEDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(25);
-    match w {
-        Workload::BatchMany => (base / 5).max(5),
+    match (w, runner) {
+        (Workload::BatchMany, _) => (base / 5).max(5),
+        (Workload::SourceFull, RunnerKind::Turmoil) => (base * 2 / 5).max(4),
+        (Workload::SourceIncremental, RunnerKind::Turmoil) => (base / 4).max(4),
+        (Workload::Lookup, RunnerKind::Turmoil) => (base / 6).max(4),
         _ => base,
     }
 }
@@ -27,7 +31,7 @@ fn sweep(runner: RunnerKind) -> u64 {
     let mut runs = 0;
     for w in Workload::ALL {
         let mut sum = Summary::default();
-        for seed in 0..seeds_for(w) {
+        for seed in 0..seeds_for(w, runner) {
             let spec = RunSpec {
                 seed,
                 workload: w,

@@ -41,6 +41,9 @@ fn same_seed_same_trace_in_separate_processes() {
         (3, "batch-dynamic", "turmoil"),
         (7, "stream", "turmoil"),
         (11, "upsert", "turmoil"),
+        (5, "source-full", "turmoil"),
+        (9, "source-incremental", "in-process"),
+        (4, "lookup", "turmoil"),
     ];
     for (seed, w, r) in cases {
         let a = replay(seed, w, r);

@@ -1,4 +1,4 @@
-//! Proof that the oracle bites: with each test-only bug switched on in the sink machines, the
+//! Proof that the oracle bites: with each test-only bug switched on in the sink or source machines, the
 //! simulator finds a failing seed within a bounded number of seeds on both runners, prints the
 //! command that replays it, and the shrinker reduces its fault plan to a smaller one that
 //! still fails.
@@ -10,11 +10,15 @@ use maxc_sim::workload::Workload;
 /// Seeds searched before giving up.
 const BOUND: u64 = 40;
 
-fn first_failure(bug: Bug, runner: RunnerKind) -> (RunSpec, maxc_sim::RunResult) {
+fn first_failure(
+    bug: Bug,
+    workload: Workload,
+    runner: RunnerKind,
+) -> (RunSpec, maxc_sim::RunResult) {
     for seed in 0..BOUND {
         let spec = RunSpec {
             seed,
-            workload: Workload::BatchStatic,
+            workload,
             runner,
             bugs: vec![bug],
             keep: None,
@@ -36,9 +40,9 @@ fn first_failure(bug: Bug, runner: RunnerKind) -> (RunSpec, maxc_sim::RunResult)
     );
 }
 
-fn check(bug: Bug, expect: &[&str]) {
+fn check(bug: Bug, workload: Workload, expect: &[&str]) {
     for runner in RunnerKind::ALL {
-        let (spec, r) = first_failure(bug, runner);
+        let (spec, r) = first_failure(bug, workload, runner);
         assert!(
             r.verdict
                 .violations
@@ -70,6 +74,7 @@ fn check(bug: Bug, expect: &[&str]) {
 fn committer_skipping_the_status_check_is_found() {
     check(
         Bug::CommitterSkipsStatusCheck,
+        Workload::BatchStatic,
         &["reported `committed`", "commit reports claim"],
     );
 }
@@ -78,11 +83,21 @@ fn committer_skipping_the_status_check_is_found() {
 fn writer_reusing_a_session_across_a_barrier_is_found() {
     check(
         Bug::WriterReusesSession,
+        Workload::BatchStatic,
         &[
             "not visible (lost)",
             "checkpoint has not completed",
             "no completed checkpoint covers it",
             "visible twice",
         ],
+    );
+}
+
+#[test]
+fn reader_restoring_one_row_late_is_found() {
+    check(
+        Bug::ReaderRestoresOneRowLate,
+        Workload::SourceFull,
+        &["(a gap)", "never committed"],
     );
 }

@@ -93,11 +93,12 @@ pub struct InsertOptions {
 /// The default [`SinkConfig::memory_budget`]: 256 MiB.
 pub const DEFAULT_MEMORY_BUDGET: MemorySize = MemorySize::mib(256);
 
-/// Fault switches that make the sink machines misbehave on purpose.
+/// Fault switches that make the sink and source machines misbehave on purpose.
 ///
 /// **Test-only.** They exist so that the simulator can prove its oracle notices a broken
-/// sink; a production configuration never sets them. All default to `false`. They are not
-/// options of a `WITH (...)` clause; only [`SinkConfigBuilder::bug_switches`] sets them.
+/// sink or source; a production configuration never sets them. All default to `false`. They
+/// are not options of a `WITH (...)` clause; only [`SinkConfigBuilder::bug_switches`] (sinks)
+/// and the `bug_switches` field of `source::ReaderConfig` (sources) set them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BugSwitches {
     /// The committer commits without first reading the session status (so a retried commit
@@ -106,6 +107,9 @@ pub struct BugSwitches {
     /// The batch writer keeps using a partition's upload session after a checkpoint barrier
     /// instead of opening a new one per epoch (so later data rides on a committed session).
     pub writer_reuses_session_across_barrier: bool,
+    /// A source reader restored from a snapshot resumes one row after the snapshot's
+    /// position in its current split (skipping a row: a gap after every restore).
+    pub reader_restores_one_row_late: bool,
 }
 
 /// A sink table configuration.

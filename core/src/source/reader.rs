@@ -38,7 +38,7 @@ use crate::api::tunnel::{self, DownloadSession};
 use crate::api::{ApiContext, ApiError, ErrorClass, SessionStatus, codes};
 use crate::compress::Compression;
 use crate::machine::{Instant, Output, Reply, RetryPolicy, Token};
-use crate::options::SourceConfig;
+use crate::options::{BugSwitches, SourceConfig};
 use crate::types::TableSchema;
 
 use super::decode::{PlanError, ReadFormat, ReadPlan};
@@ -80,6 +80,8 @@ pub struct ReaderConfig {
     pub retry: RetryPolicy,
     /// Limit on one decompressed response body.
     pub max_body_bytes: usize,
+    /// Test-only misbehaviour (all off by default; see [`BugSwitches`]).
+    pub bug_switches: BugSwitches,
 }
 
 impl ReaderConfig {
@@ -98,6 +100,7 @@ impl ReaderConfig {
             batch_rows: DEFAULT_BATCH_ROWS,
             retry: RetryPolicy::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            bug_switches: BugSwitches::default(),
         }
     }
 
@@ -250,6 +253,7 @@ impl SplitReader {
                 .to_string(),
             ));
         }
+        let late = config.bug_switches.reader_restores_one_row_late;
         let mut r = Self::new(config, state.reader)?;
         for mut p in state.splits {
             if p.rows_read > p.split.count {
@@ -262,6 +266,9 @@ impl SplitReader {
                 ));
             }
             p.split.verify = p.rows_read < p.split.count;
+            if late && r.splits.is_empty() && p.rows_read < p.split.count {
+                p.rows_read += 1;
+            }
             r.splits.push_back(p);
         }
         Ok(r)

@@ -312,6 +312,60 @@ impl Service {
         self.gc_needed = true;
     }
 
+    /// Creates partition `values` of `project.table` holding `batch` (whose columns are the
+    /// table's data columns, in order) and persists the change, as a fixture load would.
+    /// Returns `false` (and changes nothing) when the partition exists already, so a caller
+    /// can load the same partition again after a restart. Simulations use this to make new
+    /// partitions appear while a source or lookup reads the table.
+    pub fn load_partition(
+        &mut self,
+        project: &str,
+        table: &str,
+        values: Vec<String>,
+        batch: arrow_array::RecordBatch,
+        now: MockTime,
+    ) -> Result<bool, MockError> {
+        let t = self.catalog.table(project, None, table)?;
+        if !t.is_partitioned() || values.len() != t.schema.partition_columns.len() {
+            return Err(bad(format!(
+                "{project}.{table}: {} partition values do not fit the table",
+                values.len()
+            )));
+        }
+        if t.partitions.contains_key(&values) {
+            return Ok(false);
+        }
+        for (c, v) in t.schema.partition_columns.iter().zip(&values) {
+            super::ddl::check_partition_value(c, v)
+                .map_err(|e| bad(format!("{project}.{table}: {e}")))?;
+        }
+        if batch.num_columns() != t.schema.columns.len() {
+            return Err(bad(format!(
+                "{project}.{table}: the batch has {} columns, the table {}",
+                batch.num_columns(),
+                t.schema.columns.len()
+            )));
+        }
+        let cols = t.schema.columns.clone();
+        let rows = batch.num_rows();
+        self.catalog
+            .table_mut(project, None, table)?
+            .ensure_partition(values.clone(), now.epoch_ms());
+        if rows > 0 {
+            let id = self.store.insert(batch, cols);
+            let loc = Loc {
+                project: project.to_string(),
+                schema: None,
+                table: table.to_string(),
+                partition: values,
+            };
+            self.append_segments(&loc, &[id], now.epoch_ms())?;
+        }
+        self.gc_needed = true;
+        self.persist_now()?;
+        Ok(true)
+    }
+
     pub(crate) fn persist_now(&mut self) -> Result<(), MockError> {
         self.dirty = false;
         self.persist()
