@@ -13,7 +13,8 @@ that `maxc mock` prints).
 Exit codes: 0 success, 1 service or transport failure, 2 bad command line or settings,
 3 bad input data (nothing was committed).";
 
-/// maxc: MaxCompute from the command line — a local mock, DDL, loading and reading tables.
+/// maxc: MaxCompute from the command line — a local mock, DDL, loading and reading tables,
+/// fault simulation.
 #[derive(Debug, clap::Parser)]
 #[command(name = "maxc", version, after_help = AFTER_HELP)]
 pub struct Cli {
@@ -40,6 +41,8 @@ pub enum Command {
     Describe(DescribeArgs),
     /// List a table's partitions.
     Partitions(PartitionsArgs),
+    /// Deterministic fault simulation (the same commands as `maxc-sim`: run, replay, shrink).
+    Sim(maxc_sim::cli::Args),
 }
 
 /// `maxc sql`.

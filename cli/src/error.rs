@@ -58,6 +58,9 @@ pub enum CliError {
     /// Output conversion failed.
     #[error("output: {0}")]
     Output(String),
+    /// `maxc sim` ended with failing seeds or a bad argument (printed above).
+    #[error("the simulation did not pass (see above)")]
+    Sim,
 }
 
 /// A connection setting: its flag and environment variable.
@@ -82,7 +85,8 @@ impl CliError {
             | CliError::Driver(_)
             | CliError::Commit(_)
             | CliError::Mock(_)
-            | CliError::Output(_) => EXIT_SERVICE,
+            | CliError::Output(_)
+            | CliError::Sim => EXIT_SERVICE,
         })
     }
 

@@ -32,5 +32,21 @@ pub async fn run(cli: Cli, env: &dyn Env) -> Result<(), CliError> {
         Command::Tables(a) => commands::meta::tables(a, env).await,
         Command::Describe(a) => commands::meta::describe(a, env).await,
         Command::Partitions(a) => commands::meta::partitions(a, env).await,
+        Command::Sim(a) => {
+            // The simulator starts its own (simulated) runtimes, which must not nest in this
+            // one: it runs on a plain thread of its own.
+            let code = tokio::task::spawn_blocking(move || {
+                std::thread::spawn(move || maxc_sim::cli::run_cli(a))
+                    .join()
+                    .map_err(|_| CliError::Sim)
+            })
+            .await
+            .map_err(|_| CliError::Sim)??;
+            if code == std::process::ExitCode::SUCCESS {
+                Ok(())
+            } else {
+                Err(CliError::Sim)
+            }
+        }
     }
 }

@@ -6,6 +6,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = maxc::Cli::parse();
+    // The simulator runs its own (simulated) runtimes: it must not start inside ours.
+    if let maxc::args::Command::Sim(args) = cli.command {
+        return maxc_sim::cli::run_cli(args);
+    }
     maxc_mock::cli::init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

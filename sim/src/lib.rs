@@ -1,6 +1,7 @@
 //! # maxc-sim
 //!
-//! Deterministic fault simulation of the maxc sinks against the mock server.
+//! Deterministic fault simulation of the maxc sinks, sources and lookup tables against the
+//! mock server.
 //!
 //! - [`job`]: a Flink-like engine model (writer subtasks, committer, checkpoints, failover)
 //!   written as a pure machine;
@@ -9,11 +10,13 @@
 //! - [`inprocess`]: the discrete-event runner over the pure mock service;
 //! - [`turmoil_runner`]: the real driver and axum mock on turmoil's simulated network;
 //! - [`oracle`]: the invariants checked after (and during) every run;
-//! - [`run`]: running seeds, replay commands, the shrinker, summaries.
+//! - [`run`]: running seeds, replay commands, the shrinker, summaries;
+//! - [`cli`]: the command line of `maxc-sim` and `maxc sim`.
 //!
 //! See `docs/simulation.md`.
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod engine;
 pub mod inprocess;
 pub mod job;
