@@ -4,43 +4,35 @@
 //! (the fault plan, the engine, the row generator) are derived with [`Rng::fork`] so that
 //! removing a fault from a plan does not shift the draws of the engine.
 
-/// A SplitMix64 generator.
+use maxc_mock::rng::SplitMix64;
+
+/// A SplitMix64 generator (the mock's, so both draw from one implementation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rng {
-    state: u64,
+    inner: SplitMix64,
 }
 
 /// One SplitMix64 output step of `x` (also a good 64-bit mixer for hashing).
-pub fn mix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+pub fn mix64(z: u64) -> u64 {
+    SplitMix64::new(z).next_u64()
 }
 
 impl Rng {
     /// A generator seeded with `seed`.
     pub fn new(seed: u64) -> Self {
-        Self { state: seed }
+        Self {
+            inner: SplitMix64::new(seed),
+        }
     }
 
     /// An independent generator for the stream named `label`.
     pub fn fork(seed: u64, label: &str) -> Self {
-        let mut h = 0xCBF2_9CE4_8422_2325u64;
-        for b in label.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01B3);
-        }
-        Self::new(mix64(seed ^ h))
+        Self::new(mix64(seed ^ fnv1a(0xCBF2_9CE4_8422_2325, label.as_bytes())))
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.inner.next_u64()
     }
 
     /// Uniform in `lo..=hi` (`lo` when `hi < lo`).
