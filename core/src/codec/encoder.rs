@@ -67,6 +67,27 @@ pub struct RecordEncoder {
     count: u64,
 }
 
+/// Where one record stream stands: records written and the running stream checksum.
+///
+/// With [`RecordEncoder::stream_state`] and [`RecordEncoder::resume`] one encoder writes many
+/// streams in turn (one per partition buffer, say) without holding an encoder per stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamState {
+    count: u64,
+    crc: u32,
+}
+
+impl StreamState {
+    /// Records written in the stream.
+    pub fn record_count(&self) -> u64 {
+        self.count
+    }
+}
+
+/// The longest footer [`RecordEncoder::finish`] writes: two 4-byte tags, a zigzag varint
+/// count (at most 10 bytes) and a checksum varint (at most 5 bytes).
+pub const MAX_FOOTER_LEN: usize = 4 + 10 + 4 + 5;
+
 /// Why one value could not be written (the caller adds column and row).
 struct ValueError(String);
 
@@ -107,6 +128,22 @@ impl RecordEncoder {
     /// Records written in the current stream.
     pub fn record_count(&self) -> u64 {
         self.count
+    }
+
+    /// The state of the current stream, to [`resume`](Self::resume) it later.
+    pub fn stream_state(&mut self) -> StreamState {
+        StreamState {
+            count: self.count,
+            crc: self.stream_crc.value(),
+        }
+    }
+
+    /// Continues the stream `state` was taken from (a [`StreamState::default`] starts a new
+    /// one): later writes and [`finish`](Self::finish) belong to that stream.
+    pub fn resume(&mut self, state: StreamState) {
+        self.count = state.count;
+        self.stream_crc.reset_to(state.crc);
+        self.record_crc.reset();
     }
 
     /// Writes every row of `batch`. Batch columns match wire columns by position; each Arrow

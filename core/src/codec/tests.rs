@@ -163,6 +163,35 @@ fn vector_a_encodes_the_same_from_split_batches() {
 }
 
 #[test]
+fn one_encoder_interleaves_streams_through_stream_states() {
+    use crate::codec::{MAX_FOOTER_LEN, StreamState};
+    let rows = rows_a();
+    let mut enc = RecordEncoder::new(&schema_a());
+    let mut outs = [Vec::new(), Vec::new()];
+    let mut states = [StreamState::default(); 2];
+    // Stream 0 gets rows 0 and then 1..3, stream 1 row 2 and then 0..3, interleaved.
+    for (i, slice) in [
+        (0, rows.slice(0, 1)),
+        (1, rows.slice(2, 1)),
+        (0, rows.slice(1, 2)),
+        (1, rows.clone()),
+    ] {
+        enc.resume(states[i]);
+        enc.write_batch(&slice, &mut outs[i]).unwrap();
+        states[i] = enc.stream_state();
+    }
+    assert_eq!(states[1].record_count(), 4);
+    for (out, state) in outs.iter_mut().zip(states) {
+        enc.resume(state);
+        let before = out.len();
+        enc.finish(out);
+        assert!(out.len() - before <= MAX_FOOTER_LEN);
+    }
+    assert_eq!(outs[0], hex(VECTOR_A), "the same bytes as one encoder per stream");
+    assert_eq!(outs[1], encode(&schema_a(), &[rows.slice(2, 1), rows]));
+}
+
+#[test]
 fn vector_a_decodes_to_its_rows() {
     let batches = decode(&schema_a(), &hex(VECTOR_A), 1024);
     assert_eq!(batches.len(), 1);

@@ -2,6 +2,7 @@
 //! the lifecycle phase and encoded buffers.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Range;
 
 use bytes::Bytes;
 
@@ -10,10 +11,11 @@ use super::error::{InputError, Location, SinkError};
 use super::event::SinkEvent;
 use super::input::Rows;
 use super::timers::Timers;
-use crate::codec::RecordEncoder;
+use crate::codec::{MAX_FOOTER_LEN, RecordEncoder, StreamState};
 use crate::compress::{Compression, compress};
 use crate::http::Request;
 use crate::machine::{Instant, Output, Token, TokenSource};
+use crate::types::Column;
 use arrow_array::RecordBatch;
 
 /// Where a writer is in its life.
@@ -99,100 +101,182 @@ impl<T: Ord + Clone, P, E> Io<T, P, E> {
     }
 }
 
-/// Encoded rows of one partition (or bucket), not flushed yet.
-#[derive(Debug, Clone)]
+/// Spare room every buffer keeps for its stream footer, so that finishing it never grows it.
+const FOOTER_ROOM: usize = MAX_FOOTER_LEN;
+
+/// Scratch capacity kept between writes; a write that needed more gives it back.
+const SCRATCH_KEEP: usize = 1 << 20;
+
+/// Encoded rows of one partition (or bucket), not flushed yet: the bytes of an unfinished
+/// record stream and where that stream stands. The encoder itself is the writer's
+/// ([`Encoding`]), shared by all its buffers.
+///
+/// Buffers grow in bounded steps ([`Buffer::grown`]), so the allocation a buffer holds, which
+/// is what it is accounted as ([`Buffer::cost`]), stays within a quarter of its length plus
+/// one append.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Buffer {
-    pub(crate) enc: RecordEncoder,
-    pub(crate) bytes: Vec<u8>,
+    state: StreamState,
+    bytes: Vec<u8>,
     pub(crate) rows: u64,
 }
 
 /// A flushed buffer: the request body.
 #[derive(Debug, Clone)]
 pub(crate) struct Body {
+    /// Holds exactly its length (no spare capacity).
     pub(crate) body: Bytes,
-    /// What the buffer was accounted as ([`cost`]).
+    /// What the buffer was accounted as ([`Buffer::cost`]).
     pub(crate) cost: u64,
     pub(crate) rows: u64,
 }
 
-/// How to undo an append to a buffer.
-#[derive(Debug)]
-pub(crate) struct BufferMark {
-    enc: RecordEncoder,
-    len: usize,
-    rows: u64,
-}
-
 impl Buffer {
-    pub(crate) fn new(enc: RecordEncoder) -> Self {
-        Self {
-            enc,
-            bytes: Vec::new(),
-            rows: 0,
-        }
-    }
-
+    /// Encoded bytes.
     pub(crate) fn len(&self) -> u64 {
         self.bytes.len() as u64
     }
 
-    /// The accounted size ([`cost`] of the encoded bytes).
-    pub(crate) fn cost(&self) -> u64 {
-        cost(self.len())
+    /// The bytes the buffer's allocation holds (its capacity).
+    pub(crate) fn held(&self) -> u64 {
+        self.bytes.capacity() as u64
     }
 
-    pub(crate) fn mark(&self) -> BufferMark {
-        BufferMark {
-            enc: self.enc.clone(),
-            len: self.bytes.len(),
-            rows: self.rows,
+    /// The accounted size: [`cost`] of the allocation (capacity, not length).
+    pub(crate) fn cost(&self) -> u64 {
+        cost(self.held())
+    }
+
+    /// The capacity after `add` more bytes: unchanged while they fit with the footer room;
+    /// otherwise what they need, but at least a quarter more than the current length (so
+    /// appends stay amortized while the spare capacity stays bounded).
+    fn grown(&self, add: usize) -> usize {
+        let len = self.bytes.len();
+        let need = len.saturating_add(add).saturating_add(FOOTER_ROOM);
+        let cap = self.bytes.capacity();
+        if need <= cap {
+            cap
+        } else {
+            need.max(len.saturating_add(len / 4))
+        }
+    }
+}
+
+/// Rows of one group encoded into the writer's scratch, waiting to be appended to the buffer
+/// they were encoded for.
+#[derive(Debug, Clone)]
+pub(crate) struct Staged {
+    range: Range<usize>,
+    state: StreamState,
+    rows: u64,
+    /// How much the buffer's accounted size ([`Buffer::cost`]) grows when they are appended.
+    pub(crate) growth: u64,
+}
+
+/// The writer's record encoder and scratch space, shared by all its buffers.
+///
+/// A write first encodes every group into the scratch ([`Encoding::stage`]), which tells
+/// exactly how much the accounted total would grow before any buffer changes; only an admitted
+/// write is appended ([`Encoding::append`]). A refused write changes nothing.
+#[derive(Debug)]
+pub(crate) struct Encoding {
+    enc: RecordEncoder,
+    scratch: Vec<u8>,
+}
+
+impl Encoding {
+    pub(crate) fn new(columns: &[Column]) -> Self {
+        Self {
+            enc: RecordEncoder::new(columns),
+            scratch: Vec::new(),
         }
     }
 
-    pub(crate) fn rollback(&mut self, m: BufferMark) {
-        self.enc = m.enc;
-        self.bytes.truncate(m.len);
-        self.rows = m.rows;
+    /// Starts a write: empties the scratch.
+    pub(crate) fn begin(&mut self) {
+        self.scratch.clear();
     }
 
-    /// Appends rows; returns how much the accounted size ([`cost`]) grew.
-    pub(crate) fn append(
+    /// Ends a write: a scratch that grew past [`SCRATCH_KEEP`] is given back.
+    pub(crate) fn end(&mut self) {
+        self.scratch.clear();
+        if self.scratch.capacity() > SCRATCH_KEEP {
+            self.scratch = Vec::new();
+        }
+    }
+
+    /// Encodes `rows` of `batch` as the continuation of `buf`'s stream (a new stream when
+    /// `buf` is `None`) into the scratch.
+    pub(crate) fn stage(
         &mut self,
+        buf: Option<&Buffer>,
         batch: &RecordBatch,
         rows: &Rows,
         at: impl FnOnce() -> Location,
-    ) -> Result<u64, SinkError> {
-        let before = self.cost();
-        rows.encode(&mut self.enc, batch, &mut self.bytes)
-            .map_err(|error| InputError::Codec { at: at(), error })?;
-        self.rows += rows.count(batch.num_rows()) as u64;
-        Ok(self.cost().saturating_sub(before))
+    ) -> Result<Staged, SinkError> {
+        let start = self.scratch.len();
+        self.enc.resume(buf.map(|b| b.state).unwrap_or_default());
+        if let Err(error) = rows.encode(&mut self.enc, batch, &mut self.scratch) {
+            self.scratch.truncate(start);
+            return Err(InputError::Codec { at: at(), error }.into());
+        }
+        let add = self.scratch.len() - start;
+        let growth = match buf {
+            Some(b) => cost(b.grown(add) as u64).saturating_sub(b.cost()),
+            None => cost(Buffer::default().grown(add) as u64),
+        };
+        Ok(Staged {
+            range: start..self.scratch.len(),
+            state: self.enc.stream_state(),
+            rows: rows.count(batch.num_rows()) as u64,
+            growth,
+        })
     }
 
-    /// Finishes the stream (footer) and compresses it.
+    /// Appends staged rows to the buffer they were staged for (unchanged since). Its accounted
+    /// size grows by exactly `staged.growth`.
+    pub(crate) fn append(&self, buf: &mut Buffer, staged: &Staged) {
+        let data = self.scratch.get(staged.range.clone()).unwrap_or_default();
+        let cap = buf.grown(data.len());
+        if cap > buf.bytes.capacity() {
+            buf.bytes.reserve_exact(cap - buf.bytes.len());
+        }
+        buf.bytes.extend_from_slice(data);
+        buf.state = staged.state;
+        buf.rows += staged.rows;
+    }
+
+    /// Finishes `buf`'s stream (footer) and compresses it into a body that holds no spare
+    /// capacity. The raw bytes are freed as soon as the body exists.
     pub(crate) fn into_body(
-        mut self,
+        &mut self,
+        buf: Buffer,
         compression: Compression,
         at: impl FnOnce() -> Location,
     ) -> Result<Body, SinkError> {
-        let cost = self.cost();
-        self.enc.finish(&mut self.bytes);
-        let body = match compression {
-            Compression::Raw => {
-                // The body keeps its allocation: drop the growth slack first.
-                self.bytes.shrink_to_fit();
-                Bytes::from(self.bytes)
+        let cost = buf.cost();
+        let Buffer {
+            state,
+            mut bytes,
+            rows,
+        } = buf;
+        self.enc.resume(state);
+        // Fits in the footer room: no reallocation.
+        self.enc.finish(&mut bytes);
+        let mut body = match compression {
+            Compression::Raw => bytes,
+            c => {
+                let out = compress(c, &bytes);
+                drop(bytes);
+                out.map_err(|error| SinkError::Compress { at: at(), error })?
             }
-            c => Bytes::from(
-                compress(c, &self.bytes)
-                    .map_err(|error| SinkError::Compress { at: at(), error })?,
-            ),
         };
+        // Shrinking gives back the spare capacity in place.
+        body.shrink_to_fit();
         Ok(Body {
-            body,
+            body: Bytes::from(body),
             cost,
-            rows: self.rows,
+            rows,
         })
     }
 }
