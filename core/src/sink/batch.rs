@@ -195,6 +195,19 @@ impl BatchWriter {
         self.budget.usage()
     }
 
+    /// Per buffer (encoded length, allocated capacity), and the bytes of every body not
+    /// acknowledged: what the accounting must match.
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> (Vec<(u64, u64)>, u64) {
+        let buffers = self
+            .parts
+            .values()
+            .filter_map(|p| p.buffer.as_ref().map(|b| (b.len(), b.held())))
+            .collect();
+        let bodies = self.blocks.values().map(|b| b.body.len() as u64).sum();
+        (buffers, bodies)
+    }
+
     /// The settings in use.
     pub fn settings(&self) -> &WriterSettings {
         &self.s

@@ -710,6 +710,7 @@ fn ten_thousand_partitions_stay_under_the_default_budget() {
             written += chunk.len() as i64;
             let m = h.m.memory();
             assert!(m.total() <= budget, "{m:?}");
+            check_held(&h.m);
         }
     }
     h.m.barrier(1, h.now).unwrap();
@@ -724,6 +725,103 @@ fn ten_thousand_partitions_stay_under_the_default_budget() {
     let distinct: std::collections::BTreeSet<_> =
         p[0].1.iter().map(|c| c.partition.clone()).collect();
     assert_eq!(distinct.len(), 10_000);
+}
+
+/// The accounting is the allocations: `buffered` is the [`cost`] of every buffer's capacity,
+/// `in_flight` the bytes of every body not acknowledged, and a buffer's spare capacity stays
+/// within a quarter of its length (plus the footer room).
+fn check_held(w: &BatchWriter) {
+    use crate::codec::MAX_FOOTER_LEN;
+    use crate::sink::budget::cost;
+    let (buffers, bodies) = w.held();
+    let m = w.memory();
+    let accounted: u64 = buffers.iter().map(|&(_, cap)| cost(cap)).sum();
+    assert_eq!(m.buffered, accounted, "buffered = cost of the capacities");
+    assert_eq!(m.in_flight, bodies, "in flight = the bodies held");
+    for (len, cap) in buffers {
+        assert!(
+            cap <= len + len / 4 + MAX_FOOTER_LEN as u64,
+            "capacity {cap} for {len} bytes"
+        );
+    }
+}
+
+/// 10,000 dynamic partitions of small rows (one row per partition per write, as an engine
+/// hands round-robin data over), many times the budget: what is accounted is what the
+/// buffers and bodies allocate, it never passes the budget, and the budget is used.
+#[test]
+fn ten_thousand_partitions_account_their_allocations() {
+    let budget = 4u64 << 20;
+    let cfg = SinkConfig::builder("http://e/api", "p", "t", Credentials::access_key("a", "b"))
+        .partition("ds")
+        .option("dynamicPartitionLimit", "10000")
+        .option("numFlushThreads", "4")
+        .option("flushIntervalMs", "0")
+        .memory_budget(MemorySize::bytes(budget))
+        .build()
+        .unwrap();
+    let mut server = FakeServer::new(schema(true));
+    server.keep_bodies = false;
+    let mut h = Harness::new(BatchWriter::new(&cfg, &meta(true)).unwrap());
+    let parts: Vec<String> = (0..10_000).map(|p| format!("p{p:05}")).collect();
+    let total = 300_000i64;
+    let mut written = 0i64;
+    let (mut refusals, mut puts) = (0, 0);
+    while written < total {
+        let ids: Vec<i64> = (written..(written + 4096).min(total)).collect();
+        let ds: Vec<&str> = ids
+            .iter()
+            .map(|i| parts[(*i as usize) % parts.len()].as_str())
+            .collect();
+        let names: Vec<String> = ids.iter().map(|i| format!("name-{i:040}")).collect();
+        let mut batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("id", DataType::Int64, true),
+                Field::new("name", DataType::Utf8, true),
+                Field::new("ds", DataType::Utf8, true),
+            ])),
+            vec![
+                Arc::new(Int64Array::from(ids.clone())),
+                Arc::new(StringArray::from(names)),
+                Arc::new(StringArray::from(ds)),
+            ],
+        )
+        .unwrap();
+        loop {
+            match h.m.write(batch, h.now) {
+                Ok(()) => break,
+                Err(e) => {
+                    assert!(e.is_back_pressure(), "{e}");
+                    refusals += 1;
+                    batch = e.batch;
+                    check_held(&h.m);
+                    h.drain();
+                    while !h.events.contains(&SinkEvent::WriteReady) {
+                        let (tok, req) = h.sent.pop_front().expect("something in flight");
+                        puts += usize::from(op_of(&req) == Op::PutBlock);
+                        let r = server.handle(&req);
+                        h.reply(tok, r);
+                    }
+                    h.events.retain(|e| *e != SinkEvent::WriteReady);
+                }
+            }
+        }
+        written += ids.len() as i64;
+        assert!(h.m.memory().total() <= budget, "{:?}", h.m.memory());
+        check_held(&h.m);
+    }
+    h.m.barrier(1, h.now).unwrap();
+    check_held(&h.m);
+    h.run(&mut server, 1_000_000);
+    let m = h.m.memory();
+    assert_eq!(m.total(), 0);
+    assert!(m.peak <= budget, "peak {} > budget {budget}", m.peak);
+    assert!(m.peak > budget / 2, "the budget was used: {m:?}");
+    assert!(refusals > 0 && puts > 0, "back-pressure happened");
+    let p = prepared(&h.take_events());
+    let rows: u64 = p[0].1.iter().map(|c| c.row_count).sum();
+    assert_eq!(rows, total as u64);
+    assert_eq!(p[0].1.len(), 10_000);
 }
 
 // ------------------------------------------------------------------ input errors
