@@ -107,13 +107,31 @@ const FOOTER_ROOM: usize = MAX_FOOTER_LEN;
 /// Scratch capacity kept between writes; a write that needed more gives it back.
 const SCRATCH_KEEP: usize = 1 << 20;
 
+/// The smallest buffer allocation.
+const MIN_CAPACITY: usize = 64;
+
+/// The allocation size class for `n` bytes: the smallest of 4/4, 5/4, 6/4 and 7/4 times a
+/// power of two that holds `n` (at least [`MIN_CAPACITY`]). Consecutive classes differ by at
+/// most a quarter, so a buffer holds at most a quarter more than it needs; and with few
+/// distinct sizes, an allocation a buffer gives up (growing or flushed) fits another buffer
+/// growing through the same class exactly, so thousands of growing buffers do not fragment
+/// the heap.
+fn size_class(n: usize) -> usize {
+    if n <= MIN_CAPACITY {
+        return MIN_CAPACITY;
+    }
+    let p = 1usize << (usize::BITS - 1 - n.leading_zeros());
+    let q = p / 4;
+    p.saturating_add((n - p).div_ceil(q).saturating_mul(q))
+}
+
 /// Encoded rows of one partition (or bucket), not flushed yet: the bytes of an unfinished
 /// record stream and where that stream stands. The encoder itself is the writer's
 /// ([`Encoding`]), shared by all its buffers.
 ///
-/// Buffers grow in bounded steps ([`Buffer::grown`]), so the allocation a buffer holds, which
-/// is what it is accounted as ([`Buffer::cost`]), stays within a quarter of its length plus
-/// one append.
+/// Buffers grow through allocation size classes ([`Buffer::grown`]), so the allocation a
+/// buffer holds, which is what it is accounted as ([`Buffer::cost`]), is at most a quarter
+/// more than its length and footer.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Buffer {
     state: StreamState,
@@ -148,17 +166,16 @@ impl Buffer {
     }
 
     /// The capacity after `add` more bytes: unchanged while they fit with the footer room;
-    /// otherwise what they need, but at least a quarter more than the current length (so
-    /// appends stay amortized while the spare capacity stays bounded).
+    /// otherwise the [`size_class`] that holds them (each step grows by an eighth to a
+    /// quarter, so appends stay amortized).
     fn grown(&self, add: usize) -> usize {
-        let len = self.bytes.len();
-        let need = len.saturating_add(add).saturating_add(FOOTER_ROOM);
+        let need = self
+            .bytes
+            .len()
+            .saturating_add(add)
+            .saturating_add(FOOTER_ROOM);
         let cap = self.bytes.capacity();
-        if need <= cap {
-            cap
-        } else {
-            need.max(len.saturating_add(len / 4))
-        }
+        if need <= cap { cap } else { size_class(need) }
     }
 }
 
@@ -278,5 +295,30 @@ impl Encoding {
             cost,
             rows,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_classes_hold_at_most_a_quarter_more() {
+        let mut classes = std::collections::BTreeSet::new();
+        for n in 0..100_000usize {
+            let c = size_class(n);
+            assert!(c >= n && c >= MIN_CAPACITY, "{n} → {c}");
+            assert!(n <= MIN_CAPACITY || c <= n + n / 4 + 1, "{n} → {c}");
+            assert_eq!(size_class(c), c, "a class is its own class");
+            classes.insert(c);
+        }
+        // Four classes per doubling: 64, 80, 96, 112, 128, 160, ...; up to 100,000 bytes: the
+        // ten doublings from 64 to 65,536, then 65,536, 81,920, 98,304 and 114,688.
+        assert_eq!(
+            classes.iter().take(9).copied().collect::<Vec<_>>(),
+            vec![64, 80, 96, 112, 128, 160, 192, 224, 256]
+        );
+        assert_eq!(classes.len(), 4 * 10 + 4);
+        assert_eq!(size_class(usize::MAX), usize::MAX);
     }
 }

@@ -558,19 +558,23 @@ fn session_create_is_retried() {
 fn back_pressure_returns_the_batch_and_write_ready_releases_it() {
     let cfg = SinkConfig::builder("http://e/api", "p", "t", Credentials::access_key("a", "b"))
         .option("compressAlgorithm", "RAW")
-        .memory_budget(MemorySize::bytes(1000))
+        .memory_budget(MemorySize::bytes(1200))
         .build()
         .unwrap();
     let mut h = Harness::new(BatchWriter::new(&cfg, &meta(false)).unwrap());
-    h.m.write(wide_rows(0..4, 100, None), h.now).unwrap(); // ~450 bytes
+    // ~450 bytes, in a 512-byte allocation (accounted 580).
+    h.m.write(wide_rows(0..4, 100, None), h.now).unwrap();
+    assert_eq!(h.m.memory().buffered, 580);
     let create = h.take_sent();
-    h.m.write(wide_rows(4..8, 100, None), h.now).unwrap(); // ~900: high water → flush
+    // ~900 bytes in 1024 (accounted 1096): past the high water (900) → flush.
+    h.m.write(wide_rows(4..8, 100, None), h.now).unwrap();
     assert_eq!(h.m.memory().buffered, 0, "the largest buffer was flushed");
+    assert_eq!(h.m.memory().peak, 1096);
     let big = wide_rows(8..12, 100, None);
     let err = h.m.write(big.clone(), h.now).unwrap_err();
     assert!(err.is_back_pressure());
     assert_eq!(err.batch, big, "the batch comes back unchanged");
-    assert!(h.m.memory().total() <= 1000);
+    assert!(h.m.memory().total() <= 1200);
     h.ok(create[0].0, created("up1"));
     let puts = h.take_sent();
     assert_eq!(ops(&puts), vec![Op::PutBlock]);
@@ -578,7 +582,7 @@ fn back_pressure_returns_the_batch_and_write_ready_releases_it() {
     h.ok(puts[0].0, Response::new(200, ""));
     assert!(h.take_events().contains(&SinkEvent::WriteReady));
     h.m.write(err.batch, h.now).unwrap();
-    assert!(h.m.memory().peak <= 1000, "{:?}", h.m.memory());
+    assert!(h.m.memory().peak <= 1200, "{:?}", h.m.memory());
 }
 
 #[test]
@@ -599,7 +603,7 @@ fn budget_flushes_the_largest_buffers_first() {
         .partition("ds")
         .option("numFlushThreads", "10")
         .option("compressAlgorithm", "RAW")
-        .memory_budget(MemorySize::bytes(10_000))
+        .memory_budget(MemorySize::bytes(11_000))
         .build()
         .unwrap();
     let mut server = FakeServer::new(schema(true));
@@ -616,9 +620,9 @@ fn budget_flushes_the_largest_buffers_first() {
     }
     assert!(h.take_sent().is_empty(), "nothing flushed yet");
     let before = h.m.memory().buffered;
-    assert!((6000..7500).contains(&before), "{before}");
-    // "small" grows to second largest and buffered passes 7500 (3/4 of the budget): the
-    // largest buffer ("big") is flushed, which brings buffered under 5000 (1/2).
+    assert!((6000..8250).contains(&before), "{before}");
+    // "small" grows to (tie for) second largest and buffered passes 8250 (3/4 of the budget):
+    // the largest buffer ("big") is flushed, which brings buffered under 5500 (1/2).
     h.m.write(wide_rows(60..67, 100, Some("small")), h.now)
         .unwrap();
     let mut m = h.m.memory();
@@ -628,7 +632,7 @@ fn budget_flushes_the_largest_buffers_first() {
         .map(|(_, r)| r.query_param("partition").unwrap().to_string())
         .collect();
     assert_eq!(flushed, vec!["ds=big"]);
-    assert!(m.buffered <= 5000, "{m:?}");
+    assert!(m.buffered <= 5500, "{m:?}");
     assert!(m.buffered > 0, "the other buffers stay");
     for (tok, req) in s {
         let r = server.handle(&req);
@@ -636,7 +640,7 @@ fn budget_flushes_the_largest_buffers_first() {
     }
     m = h.m.memory();
     assert_eq!(m.in_flight, 0);
-    assert!(m.peak <= 10_000);
+    assert!(m.peak <= 11_000);
 }
 
 /// 10,000 dynamic partitions written under a 256 MiB budget: the accounted peak (buffers plus
@@ -728,8 +732,8 @@ fn ten_thousand_partitions_stay_under_the_default_budget() {
 }
 
 /// The accounting is the allocations: `buffered` is the [`cost`] of every buffer's capacity,
-/// `in_flight` the bytes of every body not acknowledged, and a buffer's spare capacity stays
-/// within a quarter of its length (plus the footer room).
+/// `in_flight` the bytes of every body not acknowledged, and a buffer's capacity is at most a
+/// quarter more than its length and footer room.
 fn check_held(w: &BatchWriter) {
     use crate::codec::MAX_FOOTER_LEN;
     use crate::sink::budget::cost;
@@ -739,8 +743,9 @@ fn check_held(w: &BatchWriter) {
     assert_eq!(m.buffered, accounted, "buffered = cost of the capacities");
     assert_eq!(m.in_flight, bodies, "in flight = the bodies held");
     for (len, cap) in buffers {
+        let need = len + MAX_FOOTER_LEN as u64;
         assert!(
-            cap <= len + len / 4 + MAX_FOOTER_LEN as u64,
+            cap <= (need + need / 4).max(64),
             "capacity {cap} for {len} bytes"
         );
     }
