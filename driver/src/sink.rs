@@ -150,6 +150,9 @@ impl<T: Transport + Clone> SinkWriter<T> {
     ) -> Result<(), DriverError> {
         let span = info_span!("sink_write", table = %self.table, rows = batch.num_rows());
         async {
+            // Replies that came in since the last call are handled first.
+            let events = self.pump.settle(&mut self.machine);
+            self.absorb(events)?;
             loop {
                 let now = self.pump.now();
                 let result = match &kinds {

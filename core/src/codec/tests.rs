@@ -187,7 +187,11 @@ fn one_encoder_interleaves_streams_through_stream_states() {
         enc.finish(out);
         assert!(out.len() - before <= MAX_FOOTER_LEN);
     }
-    assert_eq!(outs[0], hex(VECTOR_A), "the same bytes as one encoder per stream");
+    assert_eq!(
+        outs[0],
+        hex(VECTOR_A),
+        "the same bytes as one encoder per stream"
+    );
     assert_eq!(outs[1], encode(&schema_a(), &[rows.slice(2, 1), rows]));
 }
 

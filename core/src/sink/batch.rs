@@ -195,14 +195,18 @@ impl BatchWriter {
         self.budget.usage()
     }
 
-    /// Per buffer (encoded length, allocated capacity), and the bytes of every body not
-    /// acknowledged: what the accounting must match.
+    /// Per buffer (encoded length, capacity of its chunks, chunks), and the bytes of every
+    /// body not acknowledged: what the accounting must match.
     #[cfg(test)]
-    pub(crate) fn held(&self) -> (Vec<(u64, u64)>, u64) {
+    pub(crate) fn held(&self) -> (Vec<(u64, u64, u64)>, u64) {
         let buffers = self
             .parts
             .values()
-            .filter_map(|p| p.buffer.as_ref().map(|b| (b.len(), b.held())))
+            .filter_map(|p| p.buffer.as_ref())
+            .map(|b| {
+                let (caps, chunks) = b.allocated();
+                (b.len(), caps as u64, chunks as u64)
+            })
             .collect();
         let bodies = self.blocks.values().map(|b| b.body.len() as u64).sum();
         (buffers, bodies)

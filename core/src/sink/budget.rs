@@ -1,11 +1,11 @@
 //! The writer-wide memory budget.
 //!
-//! Accounted bytes = encoded rows in buffers (`buffered`) + bodies of flushed blocks that are not
-//! acknowledged yet (`in_flight`: queued, sent, or waiting for a retry). A buffer of `n` encoded
-//! bytes is accounted as [`cost`]`(n)` = `n + n/128 + 64`: room for the stream footer and for the
+//! Accounted bytes = buffers (`buffered`) + bodies of flushed blocks that are not acknowledged
+//! yet (`in_flight`: queued, sent, or waiting for a retry). A buffer holding `h` bytes (its
+//! chunks' capacities and per-chunk overhead: allocations, not just the encoded rows) is
+//! accounted as [`cost`]`(h)` = `h + h/128 + 64`: room for the stream footer and for the
 //! worst-case growth of any compression codec, so turning a buffer into a body never raises the
-//! total. (The accounting counts bytes, not allocations: a growing buffer's spare capacity and
-//! the allocator's own overhead come on top. Uncompressed bodies drop their spare capacity.)
+//! total. Bodies hold exactly their bytes.
 //! Rules:
 //!
 //! 1. A write whose encoded rows would take the total past the limit is refused with
@@ -25,7 +25,7 @@ pub(crate) const HIGH_WATER: (u64, u64) = (3, 4);
 /// Buffered share of the budget a budget flush goes down to: 1/2.
 pub(crate) const LOW_WATER: (u64, u64) = (1, 2);
 
-/// The accounted size of a buffer holding `raw` encoded bytes (0 for an empty buffer).
+/// The accounted size of a buffer holding `raw` bytes (0 for an empty buffer).
 pub(crate) fn cost(raw: u64) -> u64 {
     if raw == 0 {
         0

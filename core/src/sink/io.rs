@@ -12,7 +12,7 @@ use super::event::SinkEvent;
 use super::input::Rows;
 use super::timers::Timers;
 use crate::codec::{MAX_FOOTER_LEN, RecordEncoder, StreamState};
-use crate::compress::{Compression, compress};
+use crate::compress::{Compression, Compressor};
 use crate::http::Request;
 use crate::machine::{Instant, Output, Token, TokenSource};
 use crate::types::Column;
@@ -101,41 +101,46 @@ impl<T: Ord + Clone, P, E> Io<T, P, E> {
     }
 }
 
-/// Spare room every buffer keeps for its stream footer, so that finishing it never grows it.
-const FOOTER_ROOM: usize = MAX_FOOTER_LEN;
-
 /// Scratch capacity kept between writes; a write that needed more gives it back.
 const SCRATCH_KEEP: usize = 1 << 20;
 
-/// The smallest buffer allocation.
-const MIN_CAPACITY: usize = 64;
+/// The smallest chunk a buffer allocates.
+const MIN_CHUNK: usize = 512;
+/// The largest chunk a buffer allocates.
+const MAX_CHUNK: usize = 1 << 20;
+/// What a chunk costs besides its bytes: the allocator's header and the chunk's entry in the
+/// buffer's chunk list (with the list's growth room).
+const CHUNK_OVERHEAD: usize = 64;
 
-/// The allocation size class for `n` bytes: the smallest of 4/4, 5/4, 6/4 and 7/4 times a
-/// power of two that holds `n` (at least [`MIN_CAPACITY`]). Consecutive classes differ by at
-/// most a quarter, so a buffer holds at most a quarter more than it needs; and with few
-/// distinct sizes, an allocation a buffer gives up (growing or flushed) fits another buffer
-/// growing through the same class exactly, so thousands of growing buffers do not fragment
-/// the heap.
-fn size_class(n: usize) -> usize {
-    if n <= MIN_CAPACITY {
-        return MIN_CAPACITY;
-    }
-    let p = 1usize << (usize::BITS - 1 - n.leading_zeros());
-    let q = p / 4;
-    p.saturating_add((n - p).div_ceil(q).saturating_mul(q))
+/// The capacity of a buffer's next chunk, when it holds `len` bytes and `left` more are to be
+/// placed: a power of two, about a quarter of `len` (so appends stay amortized while the spare
+/// capacity stays within a quarter of the length), more when the bytes left need it, within
+/// [`MIN_CHUNK`]..=[`MAX_CHUNK`].
+///
+/// Power-of-two chunks keep the heap from fragmenting: thousands of buffers grow and are
+/// flushed at different times, and a freed chunk (or two freed neighbours) fits later chunks
+/// exactly, where freed buffers of arbitrary sizes leave holes nothing fits.
+fn chunk_size(len: usize, left: usize) -> usize {
+    let want = (len / 4).max(left).clamp(MIN_CHUNK, MAX_CHUNK);
+    1 << (usize::BITS - 1 - want.leading_zeros())
 }
 
 /// Encoded rows of one partition (or bucket), not flushed yet: the bytes of an unfinished
-/// record stream and where that stream stands. The encoder itself is the writer's
-/// ([`Encoding`]), shared by all its buffers.
+/// record stream, in chunks, and where that stream stands. The encoder itself is the
+/// writer's ([`Encoding`]), shared by all its buffers.
 ///
-/// Buffers grow through allocation size classes ([`Buffer::grown`]), so the allocation a
-/// buffer holds, which is what it is accounted as ([`Buffer::cost`]), is at most a quarter
-/// more than its length and footer.
+/// Chunks are allocated with [`chunk_size`], so a buffer holds at most its length plus the
+/// larger of a quarter of it and [`MIN_CHUNK`]; what it holds (chunk capacities and
+/// [`CHUNK_OVERHEAD`]s) is what it is accounted as ([`Buffer::cost`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Buffer {
     state: StreamState,
-    bytes: Vec<u8>,
+    /// Every chunk but the last is full.
+    chunks: Vec<Vec<u8>>,
+    /// Encoded bytes.
+    len: usize,
+    /// The chunks' capacities plus their overheads.
+    held: usize,
     pub(crate) rows: u64,
 }
 
@@ -152,30 +157,73 @@ pub(crate) struct Body {
 impl Buffer {
     /// Encoded bytes.
     pub(crate) fn len(&self) -> u64 {
-        self.bytes.len() as u64
+        self.len as u64
     }
 
-    /// The bytes the buffer's allocation holds (its capacity).
+    /// The memory the buffer holds: its chunks' capacities and overheads.
     pub(crate) fn held(&self) -> u64 {
-        self.bytes.capacity() as u64
+        self.held as u64
     }
 
-    /// The accounted size: [`cost`] of the allocation (capacity, not length).
+    /// The accounted size: [`cost`] of what the buffer holds (capacity, not length).
     pub(crate) fn cost(&self) -> u64 {
         cost(self.held())
     }
 
-    /// The capacity after `add` more bytes: unchanged while they fit with the footer room;
-    /// otherwise the [`size_class`] that holds them (each step grows by an eighth to a
-    /// quarter, so appends stay amortized).
-    fn grown(&self, add: usize) -> usize {
-        let need = self
-            .bytes
-            .len()
-            .saturating_add(add)
-            .saturating_add(FOOTER_ROOM);
-        let cap = self.bytes.capacity();
-        if need <= cap { cap } else { size_class(need) }
+    /// The capacities of the chunks `add` more bytes need, in order.
+    fn new_chunks(&self, add: usize) -> impl Iterator<Item = usize> {
+        let spare = self.chunks.last().map_or(0, |c| c.capacity() - c.len());
+        let mut len = self.len + add.min(spare);
+        let mut left = add.saturating_sub(spare);
+        std::iter::from_fn(move || {
+            (left > 0).then(|| {
+                let c = chunk_size(len, left);
+                let n = c.min(left);
+                len += n;
+                left -= n;
+                c
+            })
+        })
+    }
+
+    /// What the buffer holds after `add` more bytes.
+    fn held_after(&self, add: usize) -> usize {
+        self.held
+            + self
+                .new_chunks(add)
+                .map(|c| c + CHUNK_OVERHEAD)
+                .sum::<usize>()
+    }
+
+    /// Appends `data`: the last chunk's spare room first, then the chunks
+    /// [`Buffer::new_chunks`] plans.
+    fn extend(&mut self, data: &[u8]) {
+        let spare = self.chunks.last().map_or(0, |c| c.capacity() - c.len());
+        let (head, mut rest) = data.split_at(spare.min(data.len()));
+        if let Some(last) = self.chunks.last_mut() {
+            last.extend_from_slice(head);
+        }
+        self.len += head.len();
+        let plan: Vec<usize> = self.new_chunks(rest.len()).collect();
+        for c in plan {
+            let (part, tail) = rest.split_at(c.min(rest.len()));
+            let mut chunk = Vec::with_capacity(c);
+            chunk.extend_from_slice(part);
+            rest = tail;
+            self.len += part.len();
+            self.held += c + CHUNK_OVERHEAD;
+            self.chunks.push(chunk);
+        }
+    }
+
+    /// (chunk capacities, chunks): what the buffer really allocated, for tests to check
+    /// [`Buffer::held`] against.
+    #[cfg(test)]
+    pub(crate) fn allocated(&self) -> (usize, usize) {
+        (
+            self.chunks.iter().map(Vec::capacity).sum(),
+            self.chunks.len(),
+        )
     }
 }
 
@@ -238,10 +286,9 @@ impl Encoding {
             return Err(InputError::Codec { at: at(), error }.into());
         }
         let add = self.scratch.len() - start;
-        let growth = match buf {
-            Some(b) => cost(b.grown(add) as u64).saturating_sub(b.cost()),
-            None => cost(Buffer::default().grown(add) as u64),
-        };
+        let empty = Buffer::default();
+        let b = buf.unwrap_or(&empty);
+        let growth = cost(b.held_after(add) as u64).saturating_sub(b.cost());
         Ok(Staged {
             range: start..self.scratch.len(),
             state: self.enc.stream_state(),
@@ -254,17 +301,13 @@ impl Encoding {
     /// size grows by exactly `staged.growth`.
     pub(crate) fn append(&self, buf: &mut Buffer, staged: &Staged) {
         let data = self.scratch.get(staged.range.clone()).unwrap_or_default();
-        let cap = buf.grown(data.len());
-        if cap > buf.bytes.capacity() {
-            buf.bytes.reserve_exact(cap - buf.bytes.len());
-        }
-        buf.bytes.extend_from_slice(data);
+        buf.extend(data);
         buf.state = staged.state;
         buf.rows += staged.rows;
     }
 
     /// Finishes `buf`'s stream (footer) and compresses it into a body that holds no spare
-    /// capacity. The raw bytes are freed as soon as the body exists.
+    /// capacity. Each chunk is freed as soon as it is compressed (or copied).
     pub(crate) fn into_body(
         &mut self,
         buf: Buffer,
@@ -274,22 +317,39 @@ impl Encoding {
         let cost = buf.cost();
         let Buffer {
             state,
-            mut bytes,
+            chunks,
+            len,
             rows,
+            ..
         } = buf;
         self.enc.resume(state);
-        // Fits in the footer room: no reallocation.
-        self.enc.finish(&mut bytes);
-        let mut body = match compression {
-            Compression::Raw => bytes,
+        let mut footer = Vec::with_capacity(MAX_FOOTER_LEN);
+        self.enc.finish(&mut footer);
+        let body = match compression {
+            Compression::Raw => {
+                let mut out = Vec::with_capacity(len + footer.len());
+                for chunk in chunks {
+                    out.extend_from_slice(&chunk);
+                }
+                out.extend_from_slice(&footer);
+                out
+            }
             c => {
-                let out = compress(c, &bytes);
-                drop(bytes);
-                out.map_err(|error| SinkError::Compress { at: at(), error })?
+                let compressed = (|| {
+                    let mut z = Compressor::new(c)?;
+                    for chunk in chunks {
+                        z.write(&chunk)?;
+                    }
+                    z.write(&footer)?;
+                    z.finish()
+                })();
+                let mut out =
+                    compressed.map_err(|error| SinkError::Compress { at: at(), error })?;
+                // Shrinking gives back the output's growth room in place.
+                out.shrink_to_fit();
+                out
             }
         };
-        // Shrinking gives back the spare capacity in place.
-        body.shrink_to_fit();
         Ok(Body {
             body: Bytes::from(body),
             cost,
@@ -303,22 +363,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn size_classes_hold_at_most_a_quarter_more() {
-        let mut classes = std::collections::BTreeSet::new();
-        for n in 0..100_000usize {
-            let c = size_class(n);
-            assert!(c >= n && c >= MIN_CAPACITY, "{n} → {c}");
-            assert!(n <= MIN_CAPACITY || c <= n + n / 4 + 1, "{n} → {c}");
-            assert_eq!(size_class(c), c, "a class is its own class");
-            classes.insert(c);
+    fn chunks_are_powers_of_two_about_a_quarter_of_the_length() {
+        assert_eq!(chunk_size(0, 1), MIN_CHUNK);
+        assert_eq!(chunk_size(40_000, 100), 8192);
+        assert_eq!(chunk_size(40_000, 20_000), 16_384);
+        assert_eq!(chunk_size(1 << 30, 1), MAX_CHUNK);
+        assert_eq!(chunk_size(0, usize::MAX), MAX_CHUNK);
+        // Appends of every size keep the spare room within a quarter of the length (or one
+        // smallest chunk), and `held` is what was allocated.
+        for step in [1usize, 7, 65, 1000, 5000, 300_000] {
+            let mut b = Buffer::default();
+            let data = vec![7u8; step];
+            for _ in 0..200 {
+                let expect = b.held_after(step);
+                b.extend(&data);
+                let (caps, n) = b.allocated();
+                assert_eq!(b.held, caps + n * CHUNK_OVERHEAD);
+                assert_eq!(b.held, expect);
+                assert!(
+                    caps - b.len <= (b.len / 4).max(MIN_CHUNK),
+                    "{step}: {caps} for {}",
+                    b.len
+                );
+                assert!(b.chunks.iter().all(|c| c.capacity().is_power_of_two()));
+            }
+            let all: Vec<u8> = b.chunks.concat();
+            assert_eq!(all.len(), step * 200);
         }
-        // Four classes per doubling: 64, 80, 96, 112, 128, 160, ...; up to 100,000 bytes: the
-        // ten doublings from 64 to 65,536, then 65,536, 81,920, 98,304 and 114,688.
-        assert_eq!(
-            classes.iter().take(9).copied().collect::<Vec<_>>(),
-            vec![64, 80, 96, 112, 128, 160, 192, 224, 256]
-        );
-        assert_eq!(classes.len(), 4 * 10 + 4);
-        assert_eq!(size_class(usize::MAX), usize::MAX);
     }
 }

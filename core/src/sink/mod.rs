@@ -152,8 +152,19 @@
 //!
 //! Each writer has one budget across all its partitions and buckets
 //! ([`SinkConfig::memory_budget`](crate::options::SinkConfig::memory_budget), default 256 MiB,
-//! set with the builder): buffered rows (a buffer of *n* encoded bytes counts *n + n/128 + 64*,
-//! room for the footer and any codec's growth) plus every flushed body not acknowledged yet.
+//! set with the builder): buffered rows plus every flushed body not acknowledged yet. What is
+//! counted is what is allocated, not just what is used:
+//!
+//! - A buffer holds its encoded rows in power-of-two chunks of about a quarter of its length
+//!   (512 B to 1 MiB), so its spare room stays within a quarter of its length (or 512 B), and
+//!   buffers of thousands of partitions growing and flushing at different times do not
+//!   fragment the heap (a freed chunk fits later ones). A buffer holding *h* bytes (chunk
+//!   capacities plus 64 bytes per chunk for the allocator and the chunk list) counts
+//!   *h + h/128 + 64*: room for the footer and any codec's growth.
+//! - The partition buffers share the writer's encoder: a buffer keeps only its stream's
+//!   record count and checksum. A write is encoded into the writer's scratch first (kept
+//!   up to 1 MiB between writes), so its growth is known before any buffer changes.
+//! - A flushed body holds exactly its bytes; each chunk is freed as soon as it is compressed.
 //!
 //! - When buffered bytes reach 3/4 of the budget, the largest buffers flush until at most 1/2
 //!   stays buffered.
