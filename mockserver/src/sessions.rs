@@ -220,6 +220,33 @@ impl Sessions {
         changed || n != self.len()
     }
 
+    /// The earliest time (epoch ms) at which [`Sessions::sweep`] would change anything for
+    /// the sessions there are now (`i64::MAX` when there are none): a normal session's expiry,
+    /// any session's removal.
+    pub fn next_sweep(&self, ttl_ms: i64) -> i64 {
+        let mut due = i64::MAX;
+        let mut add = |status: SessionStatus, created: i64, life: i64| {
+            if status == SessionStatus::Normal {
+                due = due.min(created.saturating_add(life));
+            }
+            due = due.min(created.saturating_add(ttl_ms.saturating_mul(2)));
+        };
+        for u in self.uploads.values() {
+            add(u.status, u.created_ms, ttl_ms);
+        }
+        for d in self.downloads.values() {
+            add(d.status, d.created_ms, ttl_ms);
+        }
+        for s in self.streams.values() {
+            add(s.status, s.created_ms, ttl_ms);
+        }
+        for u in self.upserts.values() {
+            let life = (u.lifecycle_hours as i64) * crate::time::HOUR_MS;
+            add(u.status, u.created_ms, life.min(ttl_ms));
+        }
+        due
+    }
+
     /// Number of sessions of all kinds.
     pub fn len(&self) -> usize {
         self.uploads.len() + self.downloads.len() + self.streams.len() + self.upserts.len()
