@@ -6,7 +6,7 @@
 #
 # 1. creates (or reuses) a virtualenv in target/pyodps-venv with pinned pyodps, pyarrow, the
 #    codec modules and pytest (PYTHON=python3.11 picks the interpreter; needs PyPI the first time);
-# 2. builds maxc-mock (debug: it shares the artifacts `cargo test` already built);
+# 2. builds maxc-mock in debug (or takes the binary named by MAXC_MOCK_BIN);
 # 3. starts `maxc-mock --port 0 --data-dir <tmp>` in the background and reads the endpoint and
 #    account it prints;
 # 4. runs `pytest tests/pyodps -q` with MAXC_MOCK_* in the environment;
@@ -47,10 +47,16 @@ else
 fi
 
 # ---- 2. the mock ---------------------------------------------------------------------------
-echo "== cargo build -p maxc-mock"
-cargo build -p maxc-mock --locked --quiet
-mock_bin="$(cargo metadata --format-version 1 --no-deps 2>/dev/null \
-  | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/maxc-mock"
+if [[ -n "${MAXC_MOCK_BIN:-}" ]]; then
+  # scripts/test.sh passes the binary `cargo test` just built (same features, no second build).
+  mock_bin="$MAXC_MOCK_BIN"
+  echo "== maxc-mock: $mock_bin"
+else
+  echo "== cargo build -p maxc-mock"
+  cargo build -p maxc-mock --locked --quiet
+  mock_bin="$(cargo metadata --format-version 1 --no-deps 2>/dev/null \
+    | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/maxc-mock"
+fi
 [[ -x "$mock_bin" ]] || { echo "maxc-mock binary not found at $mock_bin" >&2; exit 1; }
 
 # ---- 3. start it, stop it by pid on exit ---------------------------------------------------

@@ -20,6 +20,8 @@ use arrow_array::builder::{
     TimestampMillisecondBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
+use maxc_core::codec::{RecordDecoder, RecordEncoder};
+use maxc_core::compress::{Compression, Compressor, Decompressor};
 use maxc_core::types::{Column, OdpsType, TableSchema};
 
 /// Rows in the codec benchmark (as in the pyodps peer script).
@@ -92,6 +94,65 @@ pub fn codec_batches(total: usize, batch_rows: usize) -> Vec<RecordBatch> {
         .step_by(batch_rows.max(1))
         .map(|s| codec_batch(s, batch_rows.min(total - s)))
         .collect()
+}
+
+/// Rows per Arrow batch handed to the encoder / produced by the decoder in the codec bench.
+pub const CODEC_BATCH_ROWS: usize = 4096;
+/// The decoder is fed in chunks of this size, as an HTTP body arrives.
+pub const CODEC_FEED_CHUNK: usize = 64 * 1024;
+
+/// Encodes `batches` as one record stream (footer included), then compresses it whole.
+pub fn encode_body(batches: &[RecordBatch], compression: Compression) -> Vec<u8> {
+    let cols = codec_schema().columns;
+    let mut enc = RecordEncoder::new(&cols);
+    let mut raw = Vec::with_capacity(16 << 20);
+    for b in batches {
+        enc.write_batch(b, &mut raw).expect("encode");
+    }
+    enc.finish(&mut raw);
+    match compression {
+        Compression::Raw => raw,
+        c => {
+            let mut z = Compressor::new(c).expect("compressor");
+            z.write(&raw).expect("compress");
+            z.finish().expect("compress")
+        }
+    }
+}
+
+/// Decodes a body made by [`encode_body`], fed in [`CODEC_FEED_CHUNK`]-byte chunks, into
+/// batches of [`CODEC_BATCH_ROWS`] rows; returns the number of rows.
+pub fn decode_body(body: &[u8], compression: Compression) -> usize {
+    let cols = codec_schema().columns;
+    let mut dec = RecordDecoder::new(&cols, CODEC_BATCH_ROWS);
+    let mut rows = 0;
+    let mut feed = |dec: &mut RecordDecoder, bytes: &[u8]| {
+        dec.feed(bytes).expect("decode");
+        while let Some(b) = dec.next_batch() {
+            rows += b.num_rows();
+        }
+    };
+    match compression {
+        Compression::Raw => {
+            for chunk in body.chunks(CODEC_FEED_CHUNK) {
+                feed(&mut dec, chunk);
+            }
+        }
+        c => {
+            let mut z = Decompressor::new(c, usize::MAX).expect("decompressor");
+            for chunk in body.chunks(CODEC_FEED_CHUNK) {
+                z.feed(chunk).expect("decompress");
+                let out = z.take_output();
+                feed(&mut dec, &out);
+            }
+            let out = z.finish().expect("decompress");
+            feed(&mut dec, &out);
+        }
+    }
+    if let Some(b) = dec.finish().expect("footer") {
+        rows += b.num_rows();
+    }
+    rows
 }
 
 #[cfg(test)]

@@ -350,6 +350,12 @@ impl Sink {
         }
     }
 
+    /// Reserves room for `n` more output bytes, as far as the limit allows.
+    fn reserve_up_to(&mut self, n: usize) {
+        let room = self.limit.saturating_sub(self.total);
+        self.buf.reserve(n.min(room));
+    }
+
     fn push(&mut self, data: &[u8]) -> bool {
         if !self.admit(data.len()) {
             return false;
@@ -673,6 +679,44 @@ pub fn snappy_masked_crc32c(data: &[u8]) -> u32 {
     c.rotate_right(15).wrapping_add(0xa282_ead8)
 }
 
+/// Bytes of the framing unit that starts `buf`: the whole chunk for data and identifier
+/// chunks of a plausible length, else just the header (which the parser then rejects or, for
+/// skippable chunks, consumes on its own).
+fn snappy_unit_len(buf: &[u8]) -> usize {
+    let Some(h) = buf.first_chunk::<4>() else {
+        return 4;
+    };
+    let len = usize::from(h[1]) | (usize::from(h[2]) << 8) | (usize::from(h[3]) << 16);
+    match h[0] {
+        0x00 | 0x01 | 0xff if len <= SNAPPY_MAX_COMPRESSED + 4 => 4 + len,
+        _ => 4,
+    }
+}
+
+/// Decoded bytes of the complete data chunks at the start of `buf` (a hint for reserving
+/// output room; malformed chunks end the scan).
+fn snappy_planned_output(buf: &[u8]) -> usize {
+    let mut pos = 0;
+    let mut total = 0usize;
+    while let Some(h) = buf.get(pos..).and_then(|t| t.first_chunk::<4>()) {
+        let len = usize::from(h[1]) | (usize::from(h[2]) << 8) | (usize::from(h[3]) << 16);
+        let Some(body) = buf.get(pos + 4..pos + 4 + len) else {
+            break;
+        };
+        total += match h[0] {
+            0x00 => body
+                .get(4..)
+                .and_then(|p| snap::raw::decompress_len(p).ok())
+                .unwrap_or(0)
+                .min(SNAPPY_MAX_BLOCK),
+            0x01 => len.saturating_sub(4),
+            _ => 0,
+        };
+        pos += 4 + len;
+    }
+    total
+}
+
 /// Push parser of the Snappy framing format; chunk bodies are decoded with `snap::raw`.
 struct SnappyFrames {
     pending: Vec<u8>,
@@ -702,15 +746,23 @@ impl SnappyFrames {
     }
 
     fn feed(&mut self, mut data: &[u8], sink: &mut Sink) -> Result<(), CompressError> {
-        // Work straight from `data` when nothing is pending; copy only an incomplete tail.
-        if !self.pending.is_empty() {
-            let mut pending = std::mem::take(&mut self.pending);
-            pending.extend_from_slice(data);
-            let used = self.parse(&pending, sink)?;
-            pending.drain(..used);
+        // An unfinished chunk from the last call: complete it with just the bytes it needs,
+        // then go on parsing `data` in place (copying only an incomplete tail).
+        while !self.pending.is_empty() {
+            if data.is_empty() {
+                return Ok(());
+            }
+            let want = snappy_unit_len(&self.pending).max(self.pending.len() + 1);
+            let take = (want - self.pending.len()).min(data.len());
+            self.pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            let pending = std::mem::take(&mut self.pending);
+            let used = self.parse(&pending, sink);
             self.pending = pending;
-            return Ok(());
+            let used = used?;
+            self.pending.drain(..used);
         }
+        sink.reserve_up_to(snappy_planned_output(data));
         let used = self.parse(data, sink)?;
         data = data.get(used..).unwrap_or_default();
         self.pending.extend_from_slice(data);

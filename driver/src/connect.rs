@@ -1,6 +1,9 @@
 //! Building a signed transport and an API context from the connector's connection options.
 
 use maxc_core::api::ApiContext;
+use maxc_core::api::instance::{
+    SqlJob, get_result, get_task_status, parse_result, parse_submit, parse_task_status, submit_sql,
+};
 use maxc_core::api::rest::{TableMeta, get_table, parse_table};
 use maxc_core::auth::Signer;
 use maxc_core::options::ConnectionConfig;
@@ -76,6 +79,51 @@ pub async fn fetch_table<T: Transport>(
         .await
         .map_err(DriverError::Transport)?;
     parse_table(&resp).map_err(|e| DriverError::Api(Box::new(e)))
+}
+
+/// Most status polls [`run_sql`] makes before giving up (about ten minutes).
+pub const MAX_SQL_POLLS: u32 = 1_200;
+
+/// Runs one SQL statement (DDL such as `CREATE TABLE IF NOT EXISTS …`) as a SQL instance and
+/// waits for it: submit, poll the task status every 500 ms until the instance terminates,
+/// and on failure return the task's result text (the `ODPS-…` error) as an error.
+pub async fn run_sql<T: Transport>(
+    transport: &T,
+    ctx: &ApiContext,
+    sql: &str,
+) -> Result<(), DriverError> {
+    let send = |req| async { transport.send(req).await.map_err(DriverError::Transport) };
+    let guid = format!(
+        "maxc-{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    let job = SqlJob::new("AnonymousSQLTask", sql, guid);
+    let resp = send(submit_sql(ctx, &job)).await?;
+    let id = parse_submit(&resp).map_err(|e| DriverError::Api(Box::new(e)))?;
+    for _ in 0..MAX_SQL_POLLS {
+        let resp = send(get_task_status(ctx, &id)).await?;
+        let status = parse_task_status(&resp).map_err(|e| DriverError::Api(Box::new(e)))?;
+        if status.succeeded() {
+            return Ok(());
+        }
+        if status.failed() {
+            let resp = send(get_result(ctx, &id)).await?;
+            let text = parse_result(&resp)
+                .map(|r| r.into_iter().map(|t| t.text).collect::<Vec<_>>().join("; "))
+                .unwrap_or_default();
+            return Err(DriverError::Sql {
+                instance: id,
+                message: text,
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    Err(DriverError::Stalled(format!(
+        "SQL instance {id} to terminate"
+    )))
 }
 
 #[cfg(test)]

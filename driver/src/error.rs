@@ -1,9 +1,11 @@
 //! Errors of the async API.
 
 use maxc_core::api::ApiError;
+use maxc_core::lookup::LookupError;
 use maxc_core::machine::TransportError;
 use maxc_core::options::OptionError;
 use maxc_core::sink::SinkError;
+use maxc_core::source::{RestoreError, SourceError};
 
 /// Everything the driver's async API can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +22,29 @@ pub enum DriverError {
     /// The sink failed.
     #[error("{0}")]
     Sink(Box<SinkError>),
+    /// The source failed.
+    #[error("{0}")]
+    Source(Box<SourceError>),
+    /// The dimension table failed.
+    #[error("{0}")]
+    Lookup(Box<LookupError>),
+    /// A snapshot could not be restored.
+    #[error("cannot restore the snapshot: {0}")]
+    Restore(#[from] RestoreError),
+    /// Arrow could not assemble rows.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    /// A SQL instance failed.
+    #[error("SQL instance {instance} failed: {message}")]
+    Sql {
+        /// The instance id.
+        instance: String,
+        /// The task's result text (the `ODPS-…` error).
+        message: String,
+    },
+    /// The dimension table was closed (or its background task ended).
+    #[error("the dimension table `{0}` is closed")]
+    Closed(String),
     /// The machine stopped making progress while the call still waited (a bug, or a reply that
     /// never came): names what was awaited.
     #[error("the machine is idle while waiting for {0}")]
@@ -32,5 +57,17 @@ pub enum DriverError {
 impl From<SinkError> for DriverError {
     fn from(e: SinkError) -> Self {
         DriverError::Sink(Box::new(e))
+    }
+}
+
+impl From<SourceError> for DriverError {
+    fn from(e: SourceError) -> Self {
+        DriverError::Source(Box::new(e))
+    }
+}
+
+impl From<LookupError> for DriverError {
+    fn from(e: LookupError) -> Self {
+        DriverError::Lookup(Box::new(e))
     }
 }

@@ -55,18 +55,32 @@ impl<T: Transport + Clone> Pump<T> {
 
     /// Takes every output of the machine: requests are sent (as tasks), events are returned.
     pub fn drain<M: Machine>(&mut self, machine: &mut M) -> Vec<M::Event> {
-        let now = self.now();
         let mut events = Vec::new();
+        while let Some(e) = self.next_event(machine) {
+            events.push(e);
+        }
+        events
+    }
+
+    /// Polls the machine up to its next event, sending every request met on the way, and
+    /// returns that event; the outputs after it stay in the machine. `None` when the machine
+    /// has nothing more to do until a reply or its deadline.
+    ///
+    /// Unlike [`Pump::drain`] this hands events out one at a time, so a machine that counts
+    /// an event as delivered when it is polled (a source reader's batches) is never ahead of
+    /// its caller.
+    pub fn next_event<M: Machine>(&mut self, machine: &mut M) -> Option<M::Event> {
+        let now = self.now();
         while let Some(out) = machine.poll(now) {
             match out {
                 Output::Send { token, request } => {
                     let fut = self.transport.send(request);
                     self.inflight.spawn(async move { (token, fut.await) });
                 }
-                Output::Event(e) => events.push(e),
+                Output::Event(e) => return Some(e),
             }
         }
-        events
+        None
     }
 
     /// Feeds every reply that has already arrived, without waiting, and drains the machine
@@ -96,18 +110,27 @@ impl<T: Transport + Clone> Pump<T> {
         }
     }
 
-    /// Waits for the next reply or the machine's deadline, feeds it, and drains the machine.
-    pub async fn turn<M: Machine>(&mut self, machine: &mut M) -> Turn<M::Event> {
+    /// Waits for the next reply or the machine's deadline and feeds the reply, without
+    /// polling the machine (follow with [`Pump::next_event`] or [`Pump::drain`]). Returns
+    /// `false` at once when nothing is in flight and the machine has no deadline.
+    ///
+    /// Cancel-safe: dropping the future before it completes loses no reply.
+    pub async fn wait<M: Machine>(&mut self, machine: &mut M) -> bool {
         let deadline = machine.next_deadline();
         if self.inflight.is_empty() && deadline.is_none() {
-            return Turn::Idle;
+            return false;
         }
         let sleep_for = deadline
             .map(|d| Duration::from_millis(d.as_millis().saturating_sub(self.now().as_millis())));
         let reply = match sleep_for {
             Some(d) if d.is_zero() => None,
             Some(d) => {
+                // `biased`: a reply that is ready wins over the timer. Unbiased, tokio picks
+                // the branch with its runtime RNG, which is seeded from the OS unless tokio is
+                // built with `--cfg tokio_unstable`, so a simulation under turmoil could order
+                // the same events differently from run to run.
                 tokio::select! {
+                    biased;
                     r = self.inflight.join_next(), if !self.inflight.is_empty() => r,
                     _ = tokio::time::sleep(d) => None,
                 }
@@ -116,6 +139,14 @@ impl<T: Transport + Clone> Pump<T> {
         };
         if let Some(joined) = reply {
             self.feed(machine, joined);
+        }
+        true
+    }
+
+    /// Waits for the next reply or the machine's deadline, feeds it, and drains the machine.
+    pub async fn turn<M: Machine>(&mut self, machine: &mut M) -> Turn<M::Event> {
+        if !self.wait(machine).await {
+            return Turn::Idle;
         }
         Turn::Progress(self.drain(machine))
     }

@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod catalog;
+pub mod cli;
 pub mod error;
 pub mod faults;
 pub mod fixtures;

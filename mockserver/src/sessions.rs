@@ -257,24 +257,36 @@ impl Sessions {
         self.len() == 0
     }
 
-    /// Expires the session with this id (any kind); false when unknown.
+    /// True when a session of any kind has this id.
+    pub fn contains(&self, id: &str) -> bool {
+        self.uploads.contains_key(id)
+            || self.downloads.contains_key(id)
+            || self.streams.contains_key(id)
+            || self.upserts.contains_key(id)
+    }
+
+    /// Expires the session with this id (any kind), as its lifetime running out would: only a
+    /// session that is still open (`normal`) expires; a committed, aborted or already expired
+    /// one keeps its status (like [`Sessions::sweep`]). False when unknown or not open.
     pub fn expire(&mut self, id: &str) -> bool {
         let mut hit = false;
+        let mut expire = |status: &mut SessionStatus| {
+            if *status == SessionStatus::Normal {
+                *status = SessionStatus::Expired;
+                hit = true;
+            }
+        };
         if let Some(u) = self.uploads.get_mut(id) {
-            u.status = SessionStatus::Expired;
-            hit = true;
+            expire(&mut u.status);
         }
         if let Some(d) = self.downloads.get_mut(id) {
-            d.status = SessionStatus::Expired;
-            hit = true;
+            expire(&mut d.status);
         }
         if let Some(s) = self.streams.get_mut(id) {
-            s.status = SessionStatus::Expired;
-            hit = true;
+            expire(&mut s.status);
         }
         if let Some(u) = self.upserts.get_mut(id) {
-            u.status = SessionStatus::Expired;
-            hit = true;
+            expire(&mut u.status);
         }
         hit
     }

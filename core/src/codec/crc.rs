@@ -59,35 +59,55 @@ impl BufferedCrc32c {
     #[inline]
     fn fold(&mut self) {
         if !self.scratch.is_empty() {
-            self.value = crc32c_append(self.value, &self.scratch);
-            self.scratch.clear();
+            self.fold_now();
         }
+    }
+
+    #[inline(never)]
+    fn fold_now(&mut self) {
+        self.value = crc32c_append(self.value, &self.scratch);
+        self.scratch.clear();
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn update_direct(&mut self, bytes: &[u8]) {
+        self.fold();
+        self.value = crc32c_append(self.value, bytes);
     }
 
     /// Folds in `bytes`.
     #[inline]
     pub fn update(&mut self, bytes: &[u8]) {
         if bytes.len() >= DIRECT {
-            self.fold();
-            self.value = crc32c_append(self.value, bytes);
+            self.update_direct(bytes);
         } else {
             self.scratch.extend_from_slice(bytes);
             if self.scratch.len() >= FLUSH_AT {
-                self.fold();
+                self.fold_now();
             }
+        }
+    }
+
+    /// Folds in a fixed number of bytes (cheaper than [`BufferedCrc32c::update`]).
+    #[inline]
+    pub(crate) fn update_array<const N: usize>(&mut self, bytes: [u8; N]) {
+        self.scratch.extend_from_slice(&bytes);
+        if self.scratch.len() >= FLUSH_AT {
+            self.fold_now();
         }
     }
 
     /// Folds in a field number or another int32, little endian.
     #[inline]
     pub fn update_i32(&mut self, v: i32) {
-        self.update(&v.to_le_bytes());
+        self.update_array(v.to_le_bytes());
     }
 
     /// Folds in an int64, little endian.
     #[inline]
     pub fn update_i64(&mut self, v: i64) {
-        self.update(&v.to_le_bytes());
+        self.update_array(v.to_le_bytes());
     }
 
     /// The checksum of everything fed so far.

@@ -25,54 +25,34 @@ pub(crate) fn fits_precision(v: i128, precision: u8) -> bool {
     }
 }
 
-/// Room for the longest text [`format_decimal`] produces (sign, 39 digits, point, and the
-/// leading zeros of a scale up to 38).
-pub(crate) const MAX_DECIMAL_TEXT: usize = 48;
+/// Where [`format_decimal`]'s text ends in its buffer; there is room for the longest text
+/// (sign, 39 digits, point, and the leading zeros of a scale up to 38) before it.
+pub(crate) const DECIMAL_TEXT_END: usize = 48;
+/// Size of [`format_decimal`]'s buffer: 16 bytes after the text end, so that any text of at
+/// most 16 bytes can be copied out as one 16-byte block.
+pub(crate) const DECIMAL_BUF: usize = DECIMAL_TEXT_END + 16;
+
+/// `"00" "01" … "99"`: two ASCII digits per entry.
+const DIGIT_PAIRS: [[u8; 2]; 100] = {
+    let mut t = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
 
 /// Writes the plain text of the unscaled value `v` at `scale` (`1234`, 2 → `12.34`;
-/// `-50`, 2 → `-0.50`) at the end of `buf` and returns where it starts.
-pub(crate) fn format_decimal(v: i128, scale: u8, buf: &mut [u8; MAX_DECIMAL_TEXT]) -> usize {
+/// `-50`, 2 → `-0.50`) so that it ends at [`DECIMAL_TEXT_END`] in `buf`, and returns where
+/// it starts.
+#[inline]
+pub(crate) fn format_decimal(v: i128, scale: u8, buf: &mut [u8; DECIMAL_BUF]) -> usize {
     let scale = usize::from(scale.min(38));
-    let mut pos = MAX_DECIMAL_TEXT;
-    let abs = v.unsigned_abs();
-    if let Ok(mut x) = u64::try_from(abs) {
-        for _ in 0..scale {
-            pos -= 1;
-            buf[pos] = b'0' + (x % 10) as u8;
-            x /= 10;
-        }
-        if scale > 0 {
-            pos -= 1;
-            buf[pos] = b'.';
-        }
-        loop {
-            pos -= 1;
-            buf[pos] = b'0' + (x % 10) as u8;
-            x /= 10;
-            if x == 0 {
-                break;
-            }
-        }
-    } else {
-        let mut x = abs;
-        for _ in 0..scale {
-            pos -= 1;
-            buf[pos] = b'0' + (x % 10) as u8;
-            x /= 10;
-        }
-        if scale > 0 {
-            pos -= 1;
-            buf[pos] = b'.';
-        }
-        loop {
-            pos -= 1;
-            buf[pos] = b'0' + (x % 10) as u8;
-            x /= 10;
-            if x == 0 {
-                break;
-            }
-        }
-    }
+    let mut pos = match u64::try_from(v.unsigned_abs()) {
+        Ok(x) if scale <= 19 => format_u64(x, scale, buf),
+        _ => format_wide(v.unsigned_abs(), scale, buf),
+    };
     if v < 0 {
         pos -= 1;
         buf[pos] = b'-';
@@ -80,8 +60,119 @@ pub(crate) fn format_decimal(v: i128, scale: u8, buf: &mut [u8; MAX_DECIMAL_TEXT
     pos
 }
 
+/// [`format_decimal`]'s digits for `|v| < 2^64` and `scale <= 19`, two at a time.
+#[inline]
+fn format_u64(mut x: u64, scale: usize, buf: &mut [u8; DECIMAL_BUF]) -> usize {
+    let mut pos = DECIMAL_TEXT_END;
+    let mut frac = scale;
+    while frac >= 2 {
+        pos -= 2;
+        buf[pos..pos + 2].copy_from_slice(&DIGIT_PAIRS[(x % 100) as usize]);
+        x /= 100;
+        frac -= 2;
+    }
+    if frac == 1 {
+        pos -= 1;
+        buf[pos] = b'0' + (x % 10) as u8;
+        x /= 10;
+    }
+    if scale > 0 {
+        pos -= 1;
+        buf[pos] = b'.';
+    }
+    while x >= 100 {
+        pos -= 2;
+        buf[pos..pos + 2].copy_from_slice(&DIGIT_PAIRS[(x % 100) as usize]);
+        x /= 100;
+    }
+    if x >= 10 {
+        pos -= 2;
+        buf[pos..pos + 2].copy_from_slice(&DIGIT_PAIRS[x as usize]);
+    } else {
+        pos -= 1;
+        buf[pos] = b'0' + x as u8;
+    }
+    pos
+}
+
+/// [`format_decimal`]'s digits for any magnitude and scale, one at a time.
+fn format_wide(mut x: u128, scale: usize, buf: &mut [u8; DECIMAL_BUF]) -> usize {
+    let mut pos = DECIMAL_TEXT_END;
+    for _ in 0..scale {
+        pos -= 1;
+        buf[pos] = b'0' + (x % 10) as u8;
+        x /= 10;
+    }
+    if scale > 0 {
+        pos -= 1;
+        buf[pos] = b'.';
+    }
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (x % 10) as u8;
+        x /= 10;
+        if x == 0 {
+            break;
+        }
+    }
+    pos
+}
+
 /// Parses decimal text to the unscaled integer at `scale`; the error says why it failed.
+#[inline]
 pub(crate) fn parse_decimal(text: &[u8], precision: u8, scale: u8) -> Result<i128, &'static str> {
+    match parse_plain(text, precision, scale) {
+        Some(v) => Ok(v),
+        None => parse_general(text, precision, scale),
+    }
+}
+
+/// The common case of [`parse_decimal`]: `[-]digits[.digits]` with at most 19 digits, no more
+/// fraction digits than the scale, and a value that fits. `None` for anything else (which
+/// [`parse_general`] then accepts or rejects).
+#[inline(always)]
+fn parse_plain(text: &[u8], precision: u8, scale: u8) -> Option<i128> {
+    let (negative, body) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    if body.len() > 19 {
+        return None;
+    }
+    let mut m: u64 = 0;
+    let mut digits = 0usize;
+    let mut point = None;
+    for (i, &b) in body.iter().enumerate() {
+        let d = b.wrapping_sub(b'0');
+        if d < 10 {
+            // At most 19 digits: below 10^19 < 2^64.
+            m = m * 10 + u64::from(d);
+            digits += 1;
+        } else if b == b'.' && point.is_none() {
+            point = Some(i);
+        } else {
+            return None;
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    let frac = point.map_or(0, |p| body.len() - p - 1);
+    let up = usize::from(scale).checked_sub(frac)?;
+    let v = u128::from(m).checked_mul(*POW10.get(up)?)?;
+    if POW10
+        .get(usize::from(precision))
+        .is_some_and(|&limit| v >= limit)
+    {
+        return None;
+    }
+    // v < 10^38 < i128::MAX.
+    let v = v as i128;
+    Some(if negative { -v } else { v })
+}
+
+/// [`parse_decimal`] for any text: exponents, long mantissas, rounding.
+fn parse_general(text: &[u8], precision: u8, scale: u8) -> Result<i128, &'static str> {
     const SYNTAX: &str = "is not a decimal number";
     const RANGE: &str = "does not fit";
     let mut i = 0;
@@ -225,9 +316,9 @@ mod tests {
     use super::*;
 
     fn fmt(v: i128, s: u8) -> String {
-        let mut buf = [0u8; MAX_DECIMAL_TEXT];
+        let mut buf = [0u8; DECIMAL_BUF];
         let start = format_decimal(v, s, &mut buf);
-        String::from_utf8(buf[start..].to_vec()).unwrap()
+        String::from_utf8(buf[start..DECIMAL_TEXT_END].to_vec()).unwrap()
     }
 
     #[test]
@@ -247,6 +338,48 @@ mod tests {
             fmt(i128::MIN, 0),
             "-170141183460469231731687303715884105728"
         );
+    }
+
+    #[test]
+    fn fast_and_wide_formatting_agree() {
+        let mut values = vec![
+            0i128,
+            1,
+            9,
+            10,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            12_345_678_901_234_567,
+        ];
+        for &p in &POW10 {
+            values.push(p as i128);
+            values.push(p as i128 - 1);
+        }
+        values.push(i128::from(u64::MAX));
+        values.push(i128::from(u64::MAX) + 1);
+        for v in values.clone() {
+            values.push(-v);
+        }
+        for v in values {
+            for s in 0..=38u8 {
+                let mut a = [0u8; DECIMAL_BUF];
+                let mut b = [0u8; DECIMAL_BUF];
+                let sa = format_decimal(v, s, &mut a);
+                let mut sb = format_wide(v.unsigned_abs(), usize::from(s), &mut b);
+                if v < 0 {
+                    sb -= 1;
+                    b[sb] = b'-';
+                }
+                assert_eq!(
+                    a[sa..DECIMAL_TEXT_END],
+                    b[sb..DECIMAL_TEXT_END],
+                    "{v} at scale {s}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -299,6 +432,64 @@ mod tests {
     }
 
     #[test]
+    fn plain_fast_path_agrees_with_the_general_parser() {
+        let texts = [
+            "0",
+            "-0",
+            "1",
+            "-1",
+            "12.34",
+            "-12.34",
+            "999.99",
+            "0.5",
+            ".5",
+            "5.",
+            "-.5",
+            "1234567890123456789",
+            "9999999999999999999",
+            "99999999999999999.99",
+            "1.",
+            "00.10",
+            "12.345",
+            "1e2",
+            "+1",
+            "",
+            ".",
+            "-",
+            "1.2.3",
+            "1-2",
+            " 1",
+        ];
+        for t in texts {
+            for (p, s) in [
+                (1u8, 0u8),
+                (3, 1),
+                (5, 2),
+                (10, 2),
+                (18, 2),
+                (18, 4),
+                (19, 0),
+                (38, 18),
+                (38, 0),
+                (38, 38),
+            ] {
+                let general = parse_general(t.as_bytes(), p, s);
+                if let Some(v) = parse_plain(t.as_bytes(), p, s) {
+                    assert_eq!(Ok(v), general, "{t:?} at ({p},{s})");
+                }
+                assert_eq!(
+                    parse_decimal(t.as_bytes(), p, s),
+                    general,
+                    "{t:?} at ({p},{s})"
+                );
+            }
+        }
+        assert_eq!(parse_plain(b"999.99", 18, 2), Some(99999));
+        assert_eq!(parse_plain(b"-0.5", 18, 4), Some(-5000));
+        assert_eq!(parse_plain(b"1e2", 18, 2), None);
+    }
+
+    #[test]
     fn rejects_bad_text_and_overflow() {
         for t in [
             "", "-", "+", ".", "1.2.3", "1e", "1e+", "abc", "1 ", " 1", "NaN", "Infinity", "1_0",
@@ -329,9 +520,9 @@ mod tests {
         use proptest::prelude::*;
 
         fn text(v: i128, s: u8) -> String {
-            let mut buf = [0u8; MAX_DECIMAL_TEXT];
+            let mut buf = [0u8; DECIMAL_BUF];
             let start = format_decimal(v, s, &mut buf);
-            String::from_utf8(buf[start..].to_vec()).unwrap()
+            String::from_utf8(buf[start..DECIMAL_TEXT_END].to_vec()).unwrap()
         }
 
         fn value() -> impl Strategy<Value = (u8, u8, i128)> {
@@ -349,6 +540,20 @@ mod tests {
 
         proptest! {
             #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn fast_path_agrees_with_the_general_parser(
+                t in "-?[0-9]{0,12}\\.?[0-9]{0,12}",
+                p in 1u8..=38,
+                s in 0u8..=20,
+            ) {
+                let s = s.min(p);
+                let general = parse_general(t.as_bytes(), p, s);
+                if let Some(v) = parse_plain(t.as_bytes(), p, s) {
+                    prop_assert_eq!(Ok(v), general);
+                }
+                prop_assert_eq!(parse_decimal(t.as_bytes(), p, s), general);
+            }
 
             #[test]
             fn plain_text_roundtrips((p, s, v) in value()) {

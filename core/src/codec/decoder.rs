@@ -34,8 +34,12 @@ use super::wire::{
     self, END_METRICS, META_CHECKSUM, META_COUNT, METRICS_FIELD, TUNNEL_END_RECORD, WIRE_LEN,
     WIRE_VARINT, WireError,
 };
+use super::writer::{CrcScratch, RowCrc};
 use crate::types::arrow::columns_to_arrow;
 use crate::types::{Column, OdpsType};
+
+/// The end-of-record tag as it is always written (`TUNNEL_END_RECORD`, wire type 0).
+const END_RECORD_TAG: [u8; 4] = [0x80, 0xc0, 0xff, 0x7f];
 
 /// A batch is emitted early once its records took this many input bytes, which keeps every
 /// variable-length buffer of a batch well below the 2 GiB that i32 offsets can address.
@@ -55,6 +59,8 @@ enum Stop {
     Err(Box<CodecError>),
     /// A value error that still needs the column name and record index.
     Val(Box<ValErr>),
+    /// The record's CRC input outgrew the scratch: grow it and parse the record again.
+    CrcRoom,
 }
 
 enum ValErr {
@@ -145,6 +151,7 @@ fn invalid(ty: &OdpsType, reason: String) -> Stop {
 }
 
 /// A cursor over the slice being parsed.
+#[derive(Clone, Copy)]
 struct Cursor<'a> {
     data: &'a [u8],
     pos: usize,
@@ -167,12 +174,58 @@ impl Cursor<'_> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn varint(&mut self) -> Result<u64, Stop> {
+        match self.data.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            _ => self.varint_multi(),
+        }
+    }
+
+    #[inline(never)]
+    fn varint_multi(&mut self) -> Result<u64, Stop> {
         wire::read_varint(self.data, &mut self.pos).map_err(|e| self.wire(e))
     }
 
-    #[inline]
+    /// [`Cursor::varint`] with the multi-byte case inlined too (for hot integer columns).
+    #[inline(always)]
+    fn varint_wide(&mut self) -> Result<u64, Stop> {
+        if let Some((v, len)) = self
+            .data
+            .get(self.pos..)
+            .and_then(|t| t.first_chunk::<8>())
+            .and_then(|word| wire::varint_from_word(u64::from_le_bytes(*word)))
+        {
+            self.pos += len;
+            return Ok(v);
+        }
+        self.varint()
+    }
+
+    /// A field tag; the end-of-record tag is recognised without decoding it.
+    #[inline(always)]
+    fn tag(&mut self) -> Result<u64, Stop> {
+        match self.data.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            _ => {
+                if self.data.get(self.pos..).and_then(|t| t.first_chunk::<4>())
+                    == Some(&END_RECORD_TAG)
+                {
+                    self.pos += 4;
+                    return Ok(wire::make_tag(TUNNEL_END_RECORD, WIRE_VARINT));
+                }
+                self.varint_multi()
+            }
+        }
+    }
+
+    #[inline(always)]
     fn zz64(&mut self) -> Result<i64, Stop> {
         self.varint().map(wire::unzigzag64)
     }
@@ -190,7 +243,7 @@ impl Cursor<'_> {
         wire::read_crc_varint(self.data, &mut self.pos).map_err(|e| self.wire(e))
     }
 
-    #[inline]
+    #[inline(always)]
     fn fixed<const N: usize>(&mut self) -> Result<[u8; N], Stop> {
         wire::read_fixed::<N>(self.data, &mut self.pos)
             .map_err(|_| Stop::Incomplete { need: self.pos + N })
@@ -198,29 +251,37 @@ impl Cursor<'_> {
 
     /// A length-prefixed byte string, its length checked against the limit before anything
     /// else.
-    #[inline]
+    #[inline(always)]
     fn bytes(&mut self) -> Result<&[u8], Stop> {
+        let (start, end) = self.bytes_range()?;
+        Ok(self.data.get(start..end).unwrap_or_default())
+    }
+
+    /// Where the next length-prefixed byte string is in `data` (see [`Cursor::bytes`]).
+    #[inline(always)]
+    fn bytes_range(&mut self) -> Result<(usize, usize), Stop> {
         let len = self.varint()?;
         if len > self.max_field_bytes as u64 {
-            return Err(val(ValErr::FieldTooLarge {
-                len,
-                limit: self.max_field_bytes,
-            }));
+            return Err(self.too_large(len));
         }
         let start = self.pos;
         let Some(end) = start.checked_add(len as usize) else {
-            return Err(val(ValErr::FieldTooLarge {
-                len,
-                limit: self.max_field_bytes,
-            }));
+            return Err(self.too_large(len));
         };
-        match self.data.get(start..end) {
-            Some(b) => {
-                self.pos = end;
-                Ok(b)
-            }
-            None => Err(Stop::Incomplete { need: end }),
+        if end <= self.data.len() {
+            self.pos = end;
+            Ok((start, end))
+        } else {
+            Err(Stop::Incomplete { need: end })
         }
+    }
+
+    #[cold]
+    fn too_large(&self, len: u64) -> Stop {
+        val(ValErr::FieldTooLarge {
+            len,
+            limit: self.max_field_bytes,
+        })
     }
 
     /// An element count, checked against the limit.
@@ -454,7 +515,8 @@ impl Node {
 
     /// Reads one container element: its null flag, then its value when not null.
     #[inline]
-    fn decode_element(&mut self, c: &mut Cursor<'_>, crc: &mut BufferedCrc32c) -> Result<(), Stop> {
+    fn decode_element(&mut self, c: &mut Cursor<'_>, crc: &mut RowCrc<'_>) -> Result<(), Stop> {
+        crc.maybe_fold();
         if c.null_flag(&self.ty)? {
             self.push_null();
             Ok(())
@@ -465,7 +527,7 @@ impl Node {
 
     /// Reads one non-null value (no tag), appends it and folds its CRC bytes.
     #[inline]
-    fn decode(&mut self, c: &mut Cursor<'_>, crc: &mut BufferedCrc32c) -> Result<(), Stop> {
+    fn decode(&mut self, c: &mut Cursor<'_>, crc: &mut RowCrc<'_>) -> Result<(), Stop> {
         match &mut self.data {
             Data::Bool(b) => {
                 let v = match c.varint()? {
@@ -473,40 +535,40 @@ impl Node {
                     1 => true,
                     v => return Err(invalid(&self.ty, format!("boolean varint is {v}"))),
                 };
-                crc.update(&[u8::from(v)]);
+                crc.put(&[u8::from(v)], 1);
                 b.append(v);
             }
             Data::Int8(out) => {
                 let v = c.zz64()?;
                 let x = i8::try_from(v).map_err(|_| out_of_range(&self.ty, v))?;
-                crc.update_i64(v);
+                crc.put(&v.to_le_bytes(), 8);
                 out.push(x);
             }
             Data::Int16(out) => {
                 let v = c.zz64()?;
                 let x = i16::try_from(v).map_err(|_| out_of_range(&self.ty, v))?;
-                crc.update_i64(v);
+                crc.put(&v.to_le_bytes(), 8);
                 out.push(x);
             }
             Data::Int32(out) | Data::Date(out) | Data::YearMonth(out) => {
                 let v = c.zz64()?;
                 let x = i32::try_from(v).map_err(|_| out_of_range(&self.ty, v))?;
-                crc.update_i64(v);
+                crc.put(&v.to_le_bytes(), 8);
                 out.push(x);
             }
             Data::Int64(out) | Data::DateTime(out) => {
                 let v = c.zz64()?;
-                crc.update_i64(v);
+                crc.put(&v.to_le_bytes(), 8);
                 out.push(v);
             }
             Data::Float(out) => {
                 let b = c.fixed::<4>()?;
-                crc.update(&b);
+                crc.put(&b, 4);
                 out.push(f32::from_le_bytes(b));
             }
             Data::Double(out) => {
                 let b = c.fixed::<8>()?;
-                crc.update(&b);
+                crc.put(&b, 8);
                 out.push(f64::from_le_bytes(b));
             }
             Data::Decimal {
@@ -515,30 +577,23 @@ impl Node {
                 scale,
             } => {
                 let text = c.bytes()?;
-                let v = parse_decimal(text, *precision, *scale).map_err(|reason| {
-                    let shown = String::from_utf8_lossy(text);
-                    val(ValErr::Decimal {
-                        text: shown.chars().take(64).collect(),
-                        precision: *precision,
-                        scale: *scale,
-                        reason,
-                    })
-                })?;
-                crc.update(text);
+                let v = parse_decimal(text, *precision, *scale)
+                    .map_err(|reason| decimal_error(text, *precision, *scale, reason))?;
+                crc.slice(text);
                 values.push(v);
             }
             Data::Text { offsets, data } => {
                 let b = c.bytes()?;
-                if std::str::from_utf8(b).is_err() {
+                if !b.is_ascii() && std::str::from_utf8(b).is_err() {
                     return Err(val(ValErr::Utf8));
                 }
-                crc.update(b);
+                crc.slice(b);
                 data.extend_from_slice(b);
                 offsets.push(offset(data.len())?);
             }
             Data::Binary { offsets, data } => {
                 let b = c.bytes()?;
-                crc.update(b);
+                crc.slice(b);
                 data.extend_from_slice(b);
                 offsets.push(offset(data.len())?);
             }
@@ -558,8 +613,7 @@ impl Node {
                             ),
                         )
                     })?;
-                crc.update_i64(secs);
-                crc.update_i32(nanos);
+                crc.put(&secs_nanos_le(secs, nanos), 12);
                 out.push(ns);
             }
             Data::DayTime(out) => {
@@ -574,8 +628,7 @@ impl Node {
                     })?;
                 // |remainder| < one day in nanoseconds, which fits i64.
                 let rest = (total % NANOS_PER_DAY) as i64;
-                crc.update_i64(secs);
-                crc.update_i32(nanos);
+                crc.put(&secs_nanos_le(secs, nanos), 12);
                 out.push(IntervalMonthDayNano::new(0, days, rest));
             }
             Data::List { offsets, child } => {
@@ -595,6 +648,7 @@ impl Node {
                     if c.null_flag(&keys.ty)? {
                         return Err(val(ValErr::NullMapKey));
                     }
+                    crc.maybe_fold();
                     keys.decode(c, crc)?;
                 }
                 let nv = c.count()?;
@@ -726,6 +780,121 @@ impl Node {
     }
 }
 
+/// Reads the (non-null) value of a top-level column, appends it and folds the field number
+/// `field_le` and the value's CRC bytes. The common scalar types are inlined here; the others
+/// go to [`Node::decode`] out of line.
+#[inline(always)]
+fn decode_field(
+    node: &mut Node,
+    c: &mut Cursor<'_>,
+    crc: &mut RowCrc<'_>,
+    field_le: &[u8; 4],
+) -> Result<(), Stop> {
+    match &mut node.data {
+        Data::Int64(out) | Data::DateTime(out) => {
+            let v = wire::unzigzag64(c.varint_wide()?);
+            crc.put(&concat12(field_le, v.to_le_bytes()), 12);
+            out.push(v);
+        }
+        Data::Double(out) => {
+            let b = c.fixed::<8>()?;
+            crc.put(&concat12(field_le, b), 12);
+            out.push(f64::from_le_bytes(b));
+        }
+        Data::Bool(b) => {
+            let v = match c.varint()? {
+                0 => false,
+                1 => true,
+                v => return Err(invalid(&node.ty, format!("boolean varint is {v}"))),
+            };
+            let [f0, f1, f2, f3] = *field_le;
+            crc.put(&[f0, f1, f2, f3, u8::from(v)], 5);
+            b.append(v);
+        }
+        Data::Text { offsets, data } => {
+            let (s, e) = c.bytes_range()?;
+            let b = c.data.get(s..e).unwrap_or_default();
+            if !b.is_ascii() && std::str::from_utf8(b).is_err() {
+                return Err(val(ValErr::Utf8));
+            }
+            crc.put(field_le, 4);
+            crc.range(c.data, s, e);
+            append_range(data, c.data, s, e);
+            offsets.push(offset(data.len())?);
+        }
+        Data::Decimal {
+            values,
+            precision,
+            scale,
+        } => {
+            let text = c.bytes()?;
+            let v = parse_decimal(text, *precision, *scale)
+                .map_err(|reason| decimal_error(text, *precision, *scale, reason))?;
+            crc.put(field_le, 4);
+            crc.slice(text);
+            values.push(v);
+        }
+        _ => {
+            crc.put(field_le, 4);
+            // Out of line, on copies of the cursors, so that `c` and `crc` stay in registers
+            // in the caller's loop.
+            let mut c2 = *c;
+            let mut crc2 = crc.split();
+            let r = node.decode(&mut c2, &mut crc2);
+            let st = crc2.state();
+            crc.merge(st);
+            c.pos = c2.pos;
+            return r;
+        }
+    }
+    node.validity.append_non_null();
+    Ok(())
+}
+
+/// Appends `src[start..end]` to `dst`; short ones as one 16-byte copy.
+#[inline(always)]
+fn append_range(dst: &mut Vec<u8>, src: &[u8], start: usize, end: usize) {
+    let n = end.saturating_sub(start);
+    match src.get(start..).and_then(|t| t.first_chunk::<16>()) {
+        Some(window) if n <= 16 => {
+            let len = dst.len();
+            dst.extend_from_slice(window);
+            dst.truncate(len + n);
+        }
+        _ => dst.extend_from_slice(src.get(start..end).unwrap_or_default()),
+    }
+}
+
+#[cold]
+fn decimal_error(text: &[u8], precision: u8, scale: u8, reason: &'static str) -> Stop {
+    let shown = String::from_utf8_lossy(text);
+    val(ValErr::Decimal {
+        text: shown.chars().take(64).collect(),
+        precision,
+        scale,
+        reason,
+    })
+}
+
+/// `secs` then `nanos`, little endian (the CRC bytes of TIMESTAMP and INTERVAL_DAY_TIME).
+#[inline(always)]
+fn secs_nanos_le(secs: i64, nanos: i32) -> [u8; 12] {
+    let mut b = [0u8; 12];
+    b[..8].copy_from_slice(&secs.to_le_bytes());
+    b[8..].copy_from_slice(&nanos.to_le_bytes());
+    b
+}
+
+/// `a` followed by `b`.
+#[inline(always)]
+fn concat12(a: &[u8; 4], b: [u8; 8]) -> [u8; 12] {
+    let mut c = [0u8; 12];
+    c[..4].copy_from_slice(a);
+    c[4..].copy_from_slice(&b);
+    c
+}
+
+#[cold]
 fn out_of_range(ty: &OdpsType, v: i64) -> Stop {
     invalid(ty, format!("value {v} is out of range"))
 }
@@ -765,7 +934,8 @@ struct State {
     /// Per column: the stamp of the last record that set it.
     seen: Vec<u64>,
     stamp: u64,
-    record_crc: BufferedCrc32c,
+    /// Scratch room for the CRC input of one record.
+    crc_scratch: CrcScratch,
     stream_crc: BufferedCrc32c,
     /// Complete records in the builders.
     rows: usize,
@@ -850,7 +1020,7 @@ impl RecordDecoder {
                 limits,
                 batch_size,
                 stamp: 0,
-                record_crc: BufferedCrc32c::new(),
+                crc_scratch: CrcScratch::new(),
                 stream_crc: BufferedCrc32c::new(),
                 rows: 0,
                 batch_bytes: 0,
@@ -1028,6 +1198,12 @@ impl State {
                     }
                 }
                 Ok(Unit::Footer) => self.phase = Phase::Done,
+                Err(Stop::CrcRoom) => {
+                    // Parse the same record again with a larger CRC scratch.
+                    self.rollback();
+                    self.crc_scratch.grow();
+                    c.pos = start;
+                }
                 Err(stop) => {
                     self.rollback();
                     return match stop {
@@ -1035,6 +1211,9 @@ impl State {
                             *need = n.saturating_sub(start);
                             Ok(start)
                         }
+                        Stop::CrcRoom => Err(CodecError::Arrow(
+                            "internal: CRC scratch retry escaped".into(),
+                        )),
                         Stop::Err(e) => Err(*e),
                         Stop::Val(_) => Err(CodecError::Arrow(
                             "internal: value error escaped its column".into(),
@@ -1052,7 +1231,6 @@ impl State {
         for col in &mut self.columns {
             col.node.truncate(rows);
         }
-        self.record_crc.reset();
     }
 
     /// Builds a batch from the complete records and queues it.
@@ -1074,7 +1252,9 @@ impl State {
     }
 
     /// Parses one record or the footer.
+    #[inline(always)]
     fn parse_unit(&mut self, c: &mut Cursor<'_>) -> Result<Unit, Stop> {
+        let mut crc = self.crc_scratch.row_crc();
         self.stamp += 1;
         let stamp = self.stamp;
         let ncols = self.columns.len();
@@ -1082,7 +1262,7 @@ impl State {
         let mut fields_seen = 0usize;
         loop {
             let tag_pos = c.pos;
-            let tag = c.varint()?;
+            let tag = c.tag()?;
             let field = tag >> 3;
             let wire_type = (tag & 7) as u8;
             let idx = field.wrapping_sub(1);
@@ -1107,8 +1287,7 @@ impl State {
                 }
                 self.seen[idx] = stamp;
                 fields_seen += 1;
-                self.record_crc.update(&col.field_le);
-                if let Err(e) = col.node.decode(c, &mut self.record_crc) {
+                if let Err(e) = decode_field(&mut col.node, c, &mut crc, &col.field_le) {
                     return Err(match e {
                         Stop::Val(v) => Stop::Err(Box::new(v.into_error(&col.name, record))),
                         other => other,
@@ -1129,7 +1308,10 @@ impl State {
                     return Err(marker("the end-of-record marker must have wire type 0"));
                 }
                 let expected = c.crc()?;
-                let actual = self.record_crc.take();
+                if crc.overflow {
+                    return Err(Stop::CrcRoom);
+                }
+                let actual = crc.finish();
                 if expected != actual {
                     return Err(Stop::Err(Box::new(CodecError::RecordCrcMismatch {
                         record,

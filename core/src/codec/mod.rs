@@ -21,7 +21,9 @@ mod decimal;
 mod decoder;
 mod encoder;
 mod error;
+mod view;
 pub mod wire;
+mod writer;
 
 #[cfg(test)]
 mod tests;

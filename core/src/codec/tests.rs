@@ -807,6 +807,137 @@ fn encoder_rejects_unencodable_values_and_rolls_back() {
     assert_eq!(out, hex("f0 ff ff 7f 00 f8 ff ff 7f 00"));
 }
 
+#[test]
+fn the_first_bad_value_in_row_then_column_order_is_reported() {
+    // Bad values planted at given rows of three columns: a decimal that does not fit, a list
+    // holding an interval with months (a nested type, written in the second pass) and an
+    // interval with months.
+    let columns = cols(&[
+        ("d", "decimal(3,1)"),
+        ("m", "array<interval_day_time>"),
+        ("i", "interval_day_time"),
+        ("s", "string"),
+    ]);
+    let n = 700;
+    let make = |bad_d: &[usize], bad_m: &[usize], bad_i: &[usize]| {
+        let d = Decimal128Array::from(
+            (0..n)
+                .map(|r| {
+                    if bad_d.contains(&r) {
+                        1000
+                    } else {
+                        r as i128 % 999
+                    }
+                })
+                .collect::<Vec<_>>(),
+        )
+        .with_precision_and_scale(3, 1)
+        .unwrap();
+        let items = IntervalMonthDayNanoArray::from(
+            (0..n)
+                .map(|r| IntervalMonthDayNano::new(i32::from(bad_m.contains(&r)), 2, 0))
+                .collect::<Vec<_>>(),
+        );
+        let DataType::List(item) = columns[1].ty.to_arrow() else {
+            unreachable!()
+        };
+        let m = ListArray::try_new(
+            item,
+            OffsetBuffer::from_lengths(std::iter::repeat_n(1, n)),
+            Arc::new(items),
+            None,
+        )
+        .unwrap();
+        let i = IntervalMonthDayNanoArray::from(
+            (0..n)
+                .map(|r| IntervalMonthDayNano::new(i32::from(bad_i.contains(&r)), 1, 5))
+                .collect::<Vec<_>>(),
+        );
+        let s = StringArray::from((0..n).map(|r| format!("s{r}")).collect::<Vec<_>>());
+        batch(
+            &columns,
+            vec![Arc::new(d), Arc::new(m), Arc::new(i), Arc::new(s)],
+        )
+    };
+    // (bad decimal rows, bad list rows, bad interval rows, expected (column, row))
+    type Case<'a> = (&'a [usize], &'a [usize], &'a [usize], (&'a str, usize));
+    let cases: &[Case<'_>] = &[
+        (&[500], &[], &[300], ("i", 300)),
+        (&[300], &[], &[300], ("d", 300)),
+        (&[300], &[300], &[300], ("d", 300)),
+        (&[], &[300], &[300], ("m", 300)),
+        (&[400], &[250], &[300], ("m", 250)),
+        (&[699], &[], &[], ("d", 699)),
+        (&[], &[], &[0], ("i", 0)),
+        (&[260, 20], &[600], &[255], ("d", 20)),
+    ];
+    for (bad_d, bad_m, bad_i, (col, row)) in cases {
+        let b = make(bad_d, bad_m, bad_i);
+        let mut enc = RecordEncoder::new(&columns);
+        let mut out = b"keep".to_vec();
+        match enc.write_batch(&b, &mut out) {
+            Err(CodecError::UnencodableValue { column, row: r, .. }) => {
+                assert_eq!(
+                    (column.as_str(), r),
+                    (*col, *row),
+                    "{bad_d:?} {bad_m:?} {bad_i:?}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Nothing of the failed call stays, and the encoder goes on as if it never happened.
+        assert_eq!(out, b"keep");
+        assert_eq!(enc.record_count(), 0);
+        let good = make(&[], &[], &[]);
+        enc.write_batch(&good, &mut out).unwrap();
+        enc.finish(&mut out);
+        assert_eq!(out[4..], encode(&columns, &[good]));
+    }
+}
+
+#[test]
+fn records_with_a_long_crc_input_round_trip() {
+    // 30 strings of 200 bytes: 6120 CRC input bytes per record, more than the CRC scratch
+    // starts with, so encoder and decoder both grow it and redo the record.
+    let columns: Vec<Column> = (0..30)
+        .map(|i| Column::new(format!("s{i}"), OdpsType::String))
+        .collect();
+    let text = |r: usize, c: usize| -> String {
+        (0..200)
+            .map(|k| (b'a' + ((r + c + k) % 26) as u8) as char)
+            .collect()
+    };
+    let rows = 3;
+    let arrays: Vec<ArrayRef> = (0..30)
+        .map(|c| {
+            Arc::new(StringArray::from(
+                (0..rows).map(|r| text(r, c)).collect::<Vec<_>>(),
+            )) as ArrayRef
+        })
+        .collect();
+    let b = batch(&columns, arrays);
+    let bytes = encode(&columns, std::slice::from_ref(&b));
+    // The first record's CRC, computed here from the protocol's definition.
+    let mut input = Vec::new();
+    for c in 0..30 {
+        input.extend_from_slice(&(c as i32 + 1).to_le_bytes());
+        input.extend_from_slice(text(0, c).as_bytes());
+    }
+    // Tags of fields 1..=15 take one byte, the others two; lengths (200) take two.
+    let first_record_len: usize = (1..=30).map(|f| if f < 16 { 1 } else { 2 } + 2 + 200).sum();
+    let mut pos = first_record_len + 4;
+    assert_eq!(bytes[first_record_len..pos], [0x80, 0xc0, 0xff, 0x7f]);
+    assert_eq!(
+        wire::read_crc_varint(&bytes, &mut pos),
+        Ok(crc32c::crc32c(&input))
+    );
+    assert!(same_rows(&decode(&columns, &bytes, 2), &b));
+    for cut in [1, 100, first_record_len, bytes.len() - 3] {
+        let got = decode_chunks(&columns, [&bytes[..cut], &bytes[cut..]], 2).unwrap();
+        assert!(same_rows(&got, &b), "cut at {cut}");
+    }
+}
+
 // ---- corruption: one test per error class ---------------------------------------------------
 
 /// A record built by hand: `(field, wire type, value bytes, CRC bytes)` then END_RECORD with a

@@ -77,23 +77,72 @@ pub const fn varint_len(v: u64) -> usize {
 
 /// Appends the varint encoding of `v`.
 #[inline]
-pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub fn put_varint(out: &mut Vec<u8>, v: u64) {
     if v < 0x80 {
         out.push(v as u8);
         return;
     }
-    let mut tmp = [0u8; MAX_VARINT_LEN];
-    let mut n = 0;
-    while v >= 0x80 {
-        tmp[n] = (v as u8) | 0x80;
-        v >>= 7;
-        n += 1;
+    if v < 1 << 56 {
+        // Up to 8 bytes: build them in one word, append the word, keep the first `len` bytes
+        // (a fixed-size append and a truncate beat a variable-length copy).
+        let (word, len) = varint_word(v);
+        let start = out.len();
+        out.extend_from_slice(&word.to_le_bytes());
+        out.truncate(start + len);
+        return;
     }
-    tmp[n] = v as u8;
-    // A fixed-size copy (inlined moves) and a truncate beat a variable-length memcpy call.
-    let len = out.len();
-    out.extend_from_slice(&tmp);
-    out.truncate(len + n + 1);
+    put_varint_long(out, v);
+}
+
+/// The varint encoding of `v < 2^56` as a little-endian word, and its length in bytes.
+#[inline]
+pub(crate) const fn varint_word(v: u64) -> (u64, usize) {
+    // Spread the 7-bit groups into bytes: 28-bit halves, then 14-bit quarters, then 7 bits.
+    let mut x = (v & 0x0fff_ffff) | ((v & 0x00ff_ffff_f000_0000) << 4);
+    x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x0fff_c000_0fff_c000) << 2);
+    x = (x & 0x007f_007f_007f_007f) | ((x & 0x3f80_3f80_3f80_3f80) << 1);
+    // Length and continuation bits (on every byte but the last) by leading zeros.
+    let (cont, len) = VARINT_SHAPE[(v | 1).leading_zeros() as usize];
+    (x | cont, len as usize)
+}
+
+/// By leading zeros of a value: the continuation bits of its varint word and its length.
+const VARINT_SHAPE: [(u64, u8); 64] = {
+    let mut t = [(0u64, 0u8); 64];
+    let mut lz: usize = 0;
+    while lz < 64 {
+        let len = (64 - lz as u32).div_ceil(7);
+        let cont = if len >= 8 {
+            0x0080_8080_8080_8080
+        } else {
+            0x0080_8080_8080_8080u64 >> (8 * (8 - len))
+        };
+        t[lz] = (cont, len as u8);
+        lz += 1;
+    }
+    t
+};
+
+#[cold]
+fn put_varint_long(out: &mut Vec<u8>, v: u64) {
+    let (bytes, len) = varint_bytes(v);
+    out.extend_from_slice(bytes.get(..len).unwrap_or_default());
+}
+
+/// The varint encoding of any `v` as an array and its length (the slow, general form).
+pub(crate) fn varint_bytes(mut v: u64) -> ([u8; MAX_VARINT_LEN], usize) {
+    let mut bytes = [0u8; MAX_VARINT_LEN];
+    let mut n = 0;
+    for b in bytes.iter_mut() {
+        n += 1;
+        if v < 0x80 {
+            *b = v as u8;
+            break;
+        }
+        *b = (v as u8) | 0x80;
+        v >>= 7;
+    }
+    (bytes, n)
 }
 
 /// Appends a zigzag varint of a signed 64-bit integer.
@@ -124,10 +173,41 @@ pub fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, WireError> {
             *pos = p + 1;
             Ok(u64::from(b))
         }
-        Some(_) => read_varint_slow(buf, pos),
+        Some(_) => {
+            // Up to 8 bytes at once when 8 bytes are available.
+            if let Some((v, len)) = buf
+                .get(p..)
+                .and_then(|t| t.first_chunk::<8>())
+                .and_then(|word| varint_from_word(u64::from_le_bytes(*word)))
+            {
+                *pos = p + len;
+                return Ok(v);
+            }
+            read_varint_slow(buf, pos)
+        }
     }
 }
 
+/// Decodes a varint of at most 8 bytes from the little-endian word of the next 8 input
+/// bytes: the value and its length, or `None` if it is longer.
+#[inline(always)]
+pub(crate) fn varint_from_word(x: u64) -> Option<(u64, usize)> {
+    let stops = !x & 0x8080_8080_8080_8080;
+    if stops == 0 {
+        return None;
+    }
+    // Bytes up to and including the first one without a continuation bit.
+    let len = (stops.trailing_zeros() as usize >> 3) + 1;
+    let x = x & (stops ^ (stops - 1)) & 0x7f7f_7f7f_7f7f_7f7f;
+    // Gather the 7-bit groups: pairs, then quads, then all eight.
+    let x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
+    let x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);
+    let x = (x & 0x0000_0000_0fff_ffff) | ((x & 0x0fff_ffff_0000_0000) >> 4);
+    Some((x, len))
+}
+
+#[cold]
+#[inline(never)]
 fn read_varint_slow(buf: &[u8], pos: &mut usize) -> Result<u64, WireError> {
     let start = *pos;
     if let Some(bytes) = buf.get(start..start + MAX_VARINT_LEN) {
@@ -223,6 +303,37 @@ mod tests {
                     Err(WireError::Incomplete)
                 );
                 assert_eq!(pos, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn varint_every_length_and_boundary() {
+        // Every value 2^k - 1, 2^k, 2^k + 1, with and without trailing bytes after it.
+        for k in 0..64 {
+            for v in [
+                (1u64 << k) - 1,
+                1u64 << k,
+                (1u64 << k) + 1,
+                u64::MAX >> (63 - k),
+            ] {
+                let mut slow = Vec::new();
+                let mut x = v;
+                while x >= 0x80 {
+                    slow.push((x as u8) | 0x80);
+                    x >>= 7;
+                }
+                slow.push(x as u8);
+                let mut out = vec![0xaa];
+                put_varint(&mut out, v);
+                assert_eq!(&out[1..], &slow[..], "{v}");
+                for tail in [0usize, 3, 12] {
+                    let mut buf = out.clone();
+                    buf.extend(std::iter::repeat_n(0xff, tail));
+                    let mut pos = 1;
+                    assert_eq!(read_varint(&buf, &mut pos), Ok(v), "{v} tail {tail}");
+                    assert_eq!(pos, out.len());
+                }
             }
         }
     }

@@ -446,6 +446,18 @@ impl LookupMachine {
         self.phase == Phase::Failed
     }
 
+    /// Makes a reload due at `now` instead of after `cacheTTLMs` (an operator's or a test's
+    /// "refresh now"). The blacklist still applies: inside a window the reload is postponed
+    /// to the window's end. Does nothing before the first load completed, while a load runs,
+    /// or after the machine failed; returns whether a reload was scheduled.
+    pub fn request_reload(&mut self, now: Instant) -> bool {
+        if self.phase != Phase::Serving || self.load.is_some() {
+            return false;
+        }
+        self.reload_due = Some(self.wall_at(now));
+        true
+    }
+
     /// When the next reload is due (wall clock), if one is scheduled.
     pub fn reload_due(&self) -> Option<WallClock> {
         self.reload_due

@@ -641,6 +641,13 @@ impl StreamWriter {
                 let waiting: Vec<u64> = part.waiting.drain(..).collect();
                 self.ready.extend(waiting);
             }
+            // A reloaded session that can no longer take writes (expired, e.g. a restore from
+            // a checkpoint older than the session's lifetime): start a new one, as for a
+            // session that is gone (at-least-once). Failing here would fail every restore.
+            Ok(_) if op == Operation::ReloadStreamSession => {
+                part.sess = Sess::Creating;
+                self.io.timers.set(Timer::Session(spec), now);
+            }
             Ok(sess) => {
                 let mut at = self.loc(&spec, None);
                 at.session = Some(sess.name.clone());

@@ -97,14 +97,16 @@ pub(super) fn handle(
         (Method::Get, ["tables", project, table, "rows"]) => rows(svc, req, project, table),
         (Method::Get, ["sessions"]) => ok(sessions_json(svc)),
         (Method::Post, ["sessions", id, "expire"]) => {
-            if !svc.sessions.expire(id) {
+            if !svc.sessions.contains(id) {
                 return Err(MockError::not_found(
                     "NoSuchSession",
                     format!("no session `{id}`"),
                 ));
             }
+            // Only an open session expires; a committed one stays committed.
+            let changed = svc.sessions.expire(id);
             svc.persist_now()?;
-            ok(json!({"expired": id}))
+            ok(json!({"expired": id, "changed": changed}))
         }
         (Method::Get, ["faults"]) => ok(json!({"rules": svc.faults.rules()})),
         (Method::Post, ["faults"]) => {

@@ -384,6 +384,47 @@ fn ttl_reload_picks_a_newer_max_pt_and_keeps_serving_meanwhile() {
 }
 
 #[test]
+fn requested_reload_runs_now_but_respects_the_blacklist() {
+    let mut dim = Dim::new(true, &[("ds=1", 0, 3)]);
+    let mut h = H::new(config(Some("max_pt()")), bj(2024, 1, 1, 10, 0));
+    // Not before the first load completed.
+    assert!(!h.m.request_reload(Instant::ZERO));
+    h.serve(&dim);
+    assert_eq!(loaded(&h.take()).unwrap().0, 1);
+    dim.parts.insert("ds=2".into(), (500, 2));
+    // Long before the TTL: the reload starts at the next poll.
+    h.now = ms(5_000);
+    assert!(h.m.request_reload(h.now));
+    assert_eq!(
+        h.m.reload_due(),
+        Some(bj(2024, 1, 1, 10, 0).saturating_add(Duration::from_secs(5)))
+    );
+    h.drain();
+    assert_eq!(h.take(), vec![LookupEvent::ReloadStarted]);
+    // Not while a load runs.
+    assert!(!h.m.request_reload(h.now));
+    h.serve(&dim);
+    assert_eq!(loaded(&h.take()), Some((2, 2, vec!["ds=2".to_string()])));
+    assert_eq!(h.ids(501), vec![501]);
+
+    // Inside a blacklist window the requested reload waits for the window's end.
+    let mut cfg = config(Some("max_pt()"));
+    cfg.blacklist = ReloadBlacklist::parse("2024-05-01 14:00 -> 2024-05-01 15:00").unwrap();
+    let mut h = H::new(cfg, bj(2024, 5, 1, 14, 10));
+    h.serve(&dim);
+    h.take();
+    assert!(h.m.request_reload(h.now));
+    h.drain();
+    assert_eq!(
+        h.take(),
+        vec![LookupEvent::ReloadPostponed {
+            until: bj(2024, 5, 1, 15, 0)
+        }]
+    );
+    assert!(!h.m.is_loading());
+}
+
+#[test]
 fn blacklist_postpones_a_due_reload_until_the_window_ends() {
     let dim = Dim::new(true, &[("ds=1", 0, 1)]);
     let mut cfg = config(Some("max_pt()"));
