@@ -237,14 +237,20 @@ impl RecordEncoder {
             .sum::<usize>()
             + END_RECORD_TAG.len()
             + 5;
-        // Zeroed room is added in cache-sized steps just ahead of the rows being written.
-        let step = per_row.saturating_mul(256).max(4096);
+        // Zeroed room is added in cache-sized steps just ahead of the rows being written, never
+        // (much) more than the rows left need: a call for one row of a partition zeroes room
+        // for one row, not for 256.
         out.reserve(nrows.saturating_mul(per_row).min(1 << 26));
         let mut pos = out_len;
+        let mut left = nrows;
         for row in rows {
             if out.len() < pos + per_row {
+                let step = per_row
+                    .saturating_mul(left.clamp(1, 256))
+                    .max(per_row.saturating_mul(left).min(4096));
                 out.resize(pos + step, 0);
             }
+            left = left.saturating_sub(1);
             loop {
                 let mut w = Out::new(out, pos);
                 let mut crc = self.crc_scratch.row_crc();

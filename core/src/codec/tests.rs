@@ -674,6 +674,37 @@ fn write_indices_and_rows_select_rows() {
     assert_eq!(got, vec![expected]);
 }
 
+/// Writing a few rows of a wide batch (one partition's share of it, say) grows the output by
+/// about what those rows need, not by room for hundreds of rows: the room the encoder zeroes
+/// ahead of the rows is bounded by the rows left to write.
+#[test]
+fn few_wide_rows_grow_the_output_by_what_they_need() {
+    let columns = cols(&[("id", "bigint"), ("name", "string")]);
+    let name = "y".repeat(4096);
+    let b = batch(
+        &columns,
+        vec![
+            Arc::new(Int64Array::from((0..500).collect::<Vec<i64>>())),
+            Arc::new(StringArray::from(vec![name.as_str(); 500])),
+        ],
+    );
+    let mut enc = RecordEncoder::new(&columns);
+    for rows in [vec![7u32], vec![1, 300, 499]] {
+        let mut out = Vec::new();
+        enc.write_indices(&b, &rows, &mut out).unwrap();
+        assert!(out.len() > 4096 * rows.len(), "{} bytes", out.len());
+        assert!(
+            out.capacity() <= 2 * (4096 + 64) * rows.len(),
+            "{} rows took a capacity of {} bytes",
+            rows.len(),
+            out.capacity()
+        );
+    }
+    let mut out = Vec::new();
+    enc.write_rows(&b, 10..11, &mut out).unwrap();
+    assert!(out.capacity() <= 2 * (4096 + 64), "capacity {}", out.capacity());
+}
+
 /// Concatenates single-row arrays by re-encoding (keeps the test free of a concat kernel).
 fn concat_arrays(parts: &[ArrayRef]) -> ArrayRef {
     let columns = vec![Column::new(
