@@ -7,12 +7,17 @@
 //!            --table T (--partition ds=x | --dynamic-partitions N) [--rows N] [--compress SNAPPY]
 //!            [--checkpoint-rows N] [--budget-mb N]
 //! ```
-//! Prints one JSON object: rows, seconds, rows_per_s, peak RSS (VmHWM) and the writer's
-//! accounted memory peak. Rows are generated on the fly (`maxc_bench::codec_batch`), inside
-//! the timed loop, as an engine would hand them over.
+//! Prints one JSON object: rows, seconds, rows_per_s, the process's peak RSS (`VmHWM` of
+//! /proc/self/status), its heap peak (bytes requested from the allocator, counted by a
+//! wrapper around the system allocator) and the writer's accounted memory peak. Rows are
+//! generated on the fly (`maxc_bench::codec_batch`), inside the timed loop, as an engine
+//! would hand them over. With `--dynamic-partitions N` row `i` goes to partition `ds=p{i % N}`
+//! (every batch of 4096 rows touches min(N, 4096) partitions).
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
@@ -21,6 +26,57 @@ use maxc_core::options::{MemorySize, SinkConfig};
 use maxc_driver::{Committer, SinkWriter};
 
 const BATCH_ROWS: usize = 4096;
+
+/// The system allocator, counting the bytes the process has allocated (live and peak), so the
+/// report can set the heap beside the resident set and the writer's accounting.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+impl Counting {
+    fn grew(n: usize) {
+        let live = LIVE.fetch_add(n, Ordering::Relaxed) + n;
+        PEAK.fetch_max(live, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call is passed through to `System` unchanged; only counters are updated.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract is `System::alloc`'s.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            Self::grew(layout.size());
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as above.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            Self::grew(layout.size());
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as above.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            Self::grew(new_size);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
 
 fn arg(args: &HashMap<String, String>, k: &str) -> Result<String, String> {
     args.get(k).cloned().ok_or_else(|| format!("missing --{k}"))
@@ -162,8 +218,10 @@ async fn run(args: HashMap<String, String>) -> Result<serde_json::Value, String>
         "compress": opts["compressAlgorithm"],
         "dynamic_partitions": dynamic,
         "peak_rss_mb": peak_rss_kb() as f64 / 1024.0,
+        "heap_peak_mb": PEAK.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0),
         "writer_accounted_peak_mb": mem.peak as f64 / (1024.0 * 1024.0),
         "writer_budget_mb": mem.limit as f64 / (1024.0 * 1024.0),
+        "partition_cost_kib": maxc_core::sink::PARTITION_COST as f64 / 1024.0,
     }))
 }
 

@@ -331,6 +331,7 @@ impl BatchWriter {
             let (new_part, part) = match self.parts.entry(key) {
                 std::collections::btree_map::Entry::Vacant(v) => {
                     let key = v.key().clone();
+                    self.budget.add_partitions(1);
                     (Some(key), v.insert(Part::default()))
                 }
                 std::collections::btree_map::Entry::Occupied(o) => (None, o.into_mut()),
@@ -788,10 +789,12 @@ impl BatchWriter {
                 Close::EndOfInput => None,
             };
             let mut committables = Vec::new();
+            let mut dropped = 0;
             for spec in ep.parts {
                 let Some(part) = self.parts.remove(&(epoch, spec.clone())) else {
                     continue;
                 };
+                dropped += 1;
                 for sess in part.sessions {
                     if sess.acked.is_empty() {
                         continue;
@@ -807,6 +810,9 @@ impl BatchWriter {
                         checkpoint_id,
                     });
                 }
+            }
+            if self.budget.drop_partitions(dropped) {
+                self.io.event(SinkEvent::WriteReady);
             }
             match checkpoint_id {
                 Some(checkpoint_id) => self.io.event(SinkEvent::Prepared {

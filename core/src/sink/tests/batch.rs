@@ -644,6 +644,110 @@ fn budget_flushes_the_largest_buffers_first() {
     assert!(m.peak <= 12_000);
 }
 
+/// Every partition being written counts `PARTITION_COST` until its epoch is committed, and the
+/// buffers get what the partitions leave.
+#[test]
+fn partitions_count_against_the_budget() {
+    use crate::sink::PARTITION_COST;
+    let budget = 64 * PARTITION_COST;
+    let cfg = SinkConfig::builder("http://e/api", "p", "t", Credentials::access_key("a", "b"))
+        .partition("ds")
+        .option("flushIntervalMs", "0")
+        .memory_budget(MemorySize::bytes(budget))
+        .build()
+        .unwrap();
+    let mut server = FakeServer::new(schema(true));
+    let mut h = Harness::new(BatchWriter::new(&cfg, &meta(true)).unwrap());
+    let specs: Vec<String> = (0..10).map(|p| format!("p{p}")).collect();
+    let ds: Vec<&str> = specs.iter().map(String::as_str).collect();
+    let ids: Vec<i64> = (0..10).collect();
+    h.m.write(rows(&ids, Some(&ds)), h.now).unwrap();
+    let m = h.m.memory();
+    assert_eq!(m.partitions, 10 * PARTITION_COST, "{m:?}");
+    assert_eq!(m.total(), m.buffered + m.in_flight + m.partitions);
+    assert!(m.peak >= m.total());
+    // The same partitions again: no new charge.
+    h.m.write(rows(&ids, Some(&ds)), h.now).unwrap();
+    assert_eq!(h.m.memory().partitions, 10 * PARTITION_COST);
+    // A write that fits the budget but not what the partitions leave of it is refused.
+    let left = budget - h.m.memory().total();
+    let wide: Vec<String> = (0..4).map(|_| "w".repeat(left as usize / 4)).collect();
+    let wide_batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("ds", DataType::Utf8, true),
+        ])),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2, 3, 4])),
+            Arc::new(StringArray::from(
+                wide.iter().map(String::as_str).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(vec!["p0"; 4])),
+        ],
+    )
+    .unwrap();
+    let e = h.m.write(wide_batch, h.now).unwrap_err();
+    assert!(e.is_back_pressure(), "{e}");
+    // Committing the epoch drops the partitions' state.
+    h.m.barrier(1, h.now).unwrap();
+    h.run(&mut server, 10_000);
+    let p = prepared(&h.take_events());
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].1.len(), 10);
+    let m = h.m.memory();
+    assert_eq!((m.partitions, m.buffered, m.in_flight), (0, 0, 0), "{m:?}");
+}
+
+/// A budget smaller than the partitions' state still makes progress: a write is taken
+/// whenever no buffer or body is held.
+#[test]
+fn partitions_beyond_the_budget_still_make_progress() {
+    use crate::sink::PARTITION_COST;
+    let cfg = SinkConfig::builder("http://e/api", "p", "t", Credentials::access_key("a", "b"))
+        .partition("ds")
+        .option("flushIntervalMs", "0")
+        .memory_budget(MemorySize::bytes(2 * PARTITION_COST))
+        .build()
+        .unwrap();
+    let mut server = FakeServer::new(schema(true));
+    let mut h = Harness::new(BatchWriter::new(&cfg, &meta(true)).unwrap());
+    let mut refusals = 0;
+    for round in 0..5i64 {
+        let specs: Vec<String> = (0..4).map(|p| format!("r{round}p{p}")).collect();
+        let ds: Vec<&str> = specs.iter().map(String::as_str).collect();
+        let ids: Vec<i64> = (round * 4..round * 4 + 4).collect();
+        let mut batch = rows(&ids, Some(&ds));
+        loop {
+            match h.m.write(batch, h.now) {
+                Ok(()) => break,
+                Err(e) => {
+                    assert!(e.is_back_pressure(), "{e}");
+                    refusals += 1;
+                    batch = e.batch;
+                    h.drain();
+                    let mut served = 0;
+                    while !h.events.contains(&SinkEvent::WriteReady) {
+                        let (tok, req) = h.sent.pop_front().expect("something in flight");
+                        let r = server.handle(&req);
+                        h.reply(tok, r);
+                        served += 1;
+                        assert!(served < 1_000);
+                    }
+                    h.events.retain(|e| *e != SinkEvent::WriteReady);
+                }
+            }
+        }
+    }
+    assert!(refusals > 0, "the partitions filled the budget");
+    assert_eq!(h.m.memory().partitions, 20 * PARTITION_COST);
+    h.m.barrier(1, h.now).unwrap();
+    h.run(&mut server, 100_000);
+    let p = prepared(&h.take_events());
+    let rows: u64 = p[0].1.iter().map(|c| c.row_count).sum();
+    assert_eq!(rows, 20);
+}
+
 /// 10,000 dynamic partitions written under a 256 MiB budget: the accounted peak (buffers plus
 /// unacknowledged bodies) never passes the budget.
 #[test]
