@@ -702,7 +702,11 @@ fn few_wide_rows_grow_the_output_by_what_they_need() {
     }
     let mut out = Vec::new();
     enc.write_rows(&b, 10..11, &mut out).unwrap();
-    assert!(out.capacity() <= 2 * (4096 + 64), "capacity {}", out.capacity());
+    assert!(
+        out.capacity() <= 2 * (4096 + 64),
+        "capacity {}",
+        out.capacity()
+    );
 }
 
 /// Concatenates single-row arrays by re-encoding (keeps the test free of a concat kernel).

@@ -331,7 +331,7 @@ impl BatchWriter {
             let (new_part, part) = match self.parts.entry(key) {
                 std::collections::btree_map::Entry::Vacant(v) => {
                     let key = v.key().clone();
-                    self.budget.add_partitions(1);
+                    self.budget.add_partition(self.s.partition_cost);
                     (Some(key), v.insert(Part::default()))
                 }
                 std::collections::btree_map::Entry::Occupied(o) => (None, o.into_mut()),
@@ -811,7 +811,7 @@ impl BatchWriter {
                     });
                 }
             }
-            if self.budget.drop_partitions(dropped) {
+            if self.budget.drop_partitions(dropped * self.s.partition_cost) {
                 self.io.event(SinkEvent::WriteReady);
             }
             match checkpoint_id {

@@ -1,8 +1,9 @@
 //! The writer-wide memory budget.
 //!
 //! Accounted bytes = buffers (`buffered`) + bodies of flushed blocks that are not acknowledged
-//! yet (`in_flight`: queued, sent, or waiting for a retry) + [`PARTITION_COST`] for every
-//! partition the writer keeps state for (`partitions`: from its first row to its commit). A buffer holding `h` bytes (its
+//! yet (`in_flight`: queued, sent, or waiting for a retry) + with dynamic partitions,
+//! [`PARTITION_COST`] for every partition the batch writer keeps state for (`partitions`: from
+//! its first row to its commit). A buffer holding `h` bytes (its
 //! chunks' capacities and per-chunk overhead: allocations, not just the encoded rows) is
 //! accounted as [`cost`]`(h)` = `h + h/128 + 64`: room for the stream footer and for the
 //! worst-case growth of any compression codec, so turning a buffer into a body never raises the
@@ -55,7 +56,7 @@ pub(crate) struct Budget {
     limit: u64,
     buffered: u64,
     in_flight: u64,
-    /// [`PARTITION_COST`] per partition with state.
+    /// The state of the partitions being written ([`PARTITION_COST`] each).
     partitions: u64,
     peak: u64,
     /// The size of a refused write, until `WriteReady` is emitted.
@@ -103,22 +104,18 @@ impl Budget {
         self.data() == 0 || self.total().saturating_add(delta) <= self.limit
     }
 
-    /// `n` more partitions have state.
-    pub(crate) fn add_partitions(&mut self, n: u64) {
-        self.partitions = self
-            .partitions
-            .saturating_add(n.saturating_mul(PARTITION_COST));
+    /// A partition's state (`cost` bytes) is kept.
+    pub(crate) fn add_partition(&mut self, cost: u64) {
+        self.partitions = self.partitions.saturating_add(cost);
         self.bump_peak();
     }
 
-    /// `n` partitions dropped their state (committed or abandoned). Returns true when a
+    /// Partitions' state of `cost` bytes in all was dropped (committed). Returns true when a
     /// `WriteReady` is due.
-    pub(crate) fn drop_partitions(&mut self, n: u64) -> bool {
-        self.partitions = self
-            .partitions
-            .saturating_sub(n.saturating_mul(PARTITION_COST));
+    pub(crate) fn drop_partitions(&mut self, cost: u64) -> bool {
+        self.partitions = self.partitions.saturating_sub(cost);
         match self.refused {
-            Some(wanted) if n > 0 && self.admits(wanted) => {
+            Some(wanted) if cost > 0 && self.admits(wanted) => {
                 self.refused = None;
                 true
             }

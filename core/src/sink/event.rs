@@ -130,7 +130,8 @@ pub struct MemoryUsage {
     /// retried), bytes.
     pub in_flight: u64,
     /// The state of the partitions being written, bytes: a fixed
-    /// [`PARTITION_COST`](super::PARTITION_COST) per partition (batch writer; 0 for the others).
+    /// [`PARTITION_COST`](super::PARTITION_COST) per dynamic partition (batch writer; 0
+    /// otherwise).
     #[serde(default)]
     pub partitions: u64,
     /// The budget, bytes.

@@ -165,7 +165,8 @@
 //!   record count and checksum. A write is encoded into the writer's scratch first (kept
 //!   up to 1 MiB between writes), so its growth is known before any buffer changes.
 //! - A flushed body holds exactly its bytes; each chunk is freed as soon as it is compressed.
-//! - Batch writer: every partition being written (from its first row to its commit) counts
+//! - Batch writer with dynamic partitions: every partition being written (from its first row
+//!   to its commit) counts
 //!   [`PARTITION_COST`] for its state: keys, sessions, block bookkeeping, the allocator's
 //!   headers and the heap its small buffers leave unused (measured at about 2.5 KiB per
 //!   partition with 10 000 partitions), so a budget bounds the writer's memory however many

@@ -9,6 +9,14 @@ fn writer(partitioned: bool, opts: &[(&str, &str)]) -> Harness<BatchWriter> {
     Harness::new(BatchWriter::new(&config(opts), &meta(partitioned)).unwrap())
 }
 
+/// A dynamic-partition writer whose partitions count nothing against the budget, for tests
+/// of the buffer and body accounting alone.
+pub(crate) fn without_partition_cost(cfg: &SinkConfig) -> BatchWriter {
+    let mut s = crate::sink::WriterSettings::new(cfg, &meta(true)).unwrap();
+    s.partition_cost = 0;
+    BatchWriter::with_settings(s).unwrap()
+}
+
 fn cols() -> Vec<Column> {
     schema(true).columns
 }
@@ -607,7 +615,7 @@ fn budget_flushes_the_largest_buffers_first() {
         .build()
         .unwrap();
     let mut server = FakeServer::new(schema(true));
-    let mut h = Harness::new(BatchWriter::new(&cfg, &meta(true)).unwrap());
+    let mut h = Harness::new(without_partition_cost(&cfg));
     h.m.write(wide_rows(0..25, 100, Some("big")), h.now)
         .unwrap();
     h.m.write(wide_rows(25..45, 100, Some("mid")), h.now)
@@ -822,9 +830,15 @@ fn ten_thousand_partitions_stay_under_the_default_budget() {
             check_held(&h.m);
         }
     }
+    assert_eq!(
+        h.m.memory().partitions,
+        10_000 * crate::sink::PARTITION_COST,
+        "every partition's state is counted"
+    );
     h.m.barrier(1, h.now).unwrap();
     h.run(&mut server, 1_000_000);
     let m = h.m.memory();
+    assert_eq!(m.total(), 0, "{m:?}");
     assert!(m.peak <= budget, "peak {} > budget {budget}", m.peak);
     assert!(m.peak > budget / 2, "the budget was actually used: {m:?}");
     assert!(refusals > 0, "back-pressure happened");
@@ -871,7 +885,7 @@ fn ten_thousand_partitions_account_their_allocations() {
         .unwrap();
     let mut server = FakeServer::new(schema(true));
     server.keep_bodies = false;
-    let mut h = Harness::new(BatchWriter::new(&cfg, &meta(true)).unwrap());
+    let mut h = Harness::new(without_partition_cost(&cfg));
     let parts: Vec<String> = (0..10_000).map(|p| format!("p{p:05}")).collect();
     let total = 300_000i64;
     let mut written = 0i64;
