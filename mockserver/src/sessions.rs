@@ -291,3 +291,57 @@ impl Sessions {
         hit
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload(id: &str, status: SessionStatus, created_ms: i64) -> UploadSession {
+        UploadSession {
+            id: id.into(),
+            target: Target {
+                project: "p".into(),
+                schema: None,
+                table: "t".into(),
+                table_id: "1".into(),
+                partition: vec![],
+                columns: vec![],
+                partition_columns: vec![],
+            },
+            overwrite: false,
+            status,
+            created_ms,
+            blocks: BTreeMap::new(),
+        }
+    }
+
+    /// A sweep before `next_sweep` changes nothing; one at `next_sweep` changes something
+    /// (the service skips sweeps until then).
+    #[test]
+    fn next_sweep_is_the_first_time_a_sweep_changes_anything() {
+        let ttl = 100;
+        let mut s = Sessions::default();
+        assert_eq!(s.next_sweep(ttl), i64::MAX, "nothing to sweep");
+        s.uploads
+            .insert("a".into(), upload("a", SessionStatus::Committed, 0));
+        s.uploads
+            .insert("b".into(), upload("b", SessionStatus::Normal, 1000));
+        // "a" is forgotten at 0 + 2 * ttl; "b" expires at 1000 + ttl, is forgotten at 1200.
+        let mut expected = [200, 1100, 1200, i64::MAX].into_iter();
+        loop {
+            let due = s.next_sweep(ttl);
+            assert_eq!(Some(due), expected.next());
+            if due == i64::MAX {
+                break;
+            }
+            let before = s.clone();
+            assert!(
+                !s.sweep(MockTime::from_epoch_ms(due - 1), ttl),
+                "before {due}"
+            );
+            assert_eq!(s, before);
+            assert!(s.sweep(MockTime::from_epoch_ms(due), ttl), "at {due}");
+        }
+        assert_eq!(s.len(), 0);
+    }
+}
