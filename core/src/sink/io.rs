@@ -308,7 +308,7 @@ impl Encoding {
 
     /// Finishes `buf`'s stream (footer) and compresses it into a body that holds no spare
     /// capacity. Each chunk is freed as soon as it is compressed (or copied).
-    pub(crate) fn into_body(
+    pub(crate) fn finish_body(
         &mut self,
         buf: Buffer,
         compression: Compression,

@@ -438,7 +438,7 @@ impl StreamWriter {
             self.budget.drop_buffered(cost);
             return;
         }
-        let body = match self.enc.into_body(buf, self.s.compression, || loc) {
+        let body = match self.enc.finish_body(buf, self.s.compression, || loc) {
             Ok(b) => b,
             Err(e) => {
                 self.budget.drop_buffered(cost);

@@ -703,7 +703,7 @@ impl UpsertWriter {
             self.budget.drop_buffered(cost);
             return;
         }
-        let body = match self.enc.into_body(buf, self.s.compression, || loc) {
+        let body = match self.enc.finish_body(buf, self.s.compression, || loc) {
             Ok(b) => b,
             Err(e) => {
                 self.budget.drop_buffered(cost);
