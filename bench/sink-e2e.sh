@@ -6,8 +6,8 @@
 #
 # Usage: bench/sink-e2e.sh [ROWS]          (prints one JSON line per measurement)
 #   RUNS=N          runs of each client (default 1), each into its own partition; 0 skips them
-#   MEM_ROWS=N      rows of the memory check (default 12,000,000: about 540 MB encoded,
-#                   twice the budget); MEM_ROWS=0 skips it
+#   MEM_ROWS=N      rows of the memory check (default 12,000,000: about 660 MB encoded,
+#                   2.5 times the budget); MEM_ROWS=0 skips it
 #   MEM_BUDGET_MB=N budget of the memory check (default: the default budget, 256 MiB)
 set -euo pipefail
 cd "$(dirname "$0")/.."

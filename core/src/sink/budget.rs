@@ -28,7 +28,7 @@ use super::event::MemoryUsage;
 /// its upload sessions and block bookkeeping, the allocator's headers on those small
 /// allocations and on the buffer's chunks, and the heap the many small buffers of thousands of
 /// partitions leave unused between them. Measured with 1,000 to 10,000 dynamic partitions
-/// (glibc malloc): the process's resident memory grows by about 2.5 KiB per partition beyond
+/// (glibc malloc): the process's resident memory grows by 2.5 to 3 KiB per partition beyond
 /// buffers and bodies; the charge leaves room for allocator variance (docs/benchmarks.md,
 /// "Memory: 10,000 dynamic partitions").
 pub const PARTITION_COST: u64 = 4 << 10;

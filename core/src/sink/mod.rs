@@ -168,7 +168,7 @@
 //! - Batch writer with dynamic partitions: every partition being written (from its first row
 //!   to its commit) counts
 //!   [`PARTITION_COST`] for its state: keys, sessions, block bookkeeping, the allocator's
-//!   headers and the heap its small buffers leave unused (measured at about 2.5 KiB per
+//!   headers and the heap its small buffers leave unused (measured at 2.5 to 3 KiB per
 //!   partition with 10 000 partitions), so a budget bounds the writer's memory however many
 //!   partitions it writes ([`MemoryUsage::partitions`]).
 //!
