@@ -345,6 +345,10 @@ impl BatchWriter {
         self.enc.end();
         self.budget.add_buffered(delta);
         for ((spec, _), (new_part, new_buffer, full)) in routed.groups.iter().zip(touched) {
+            let timer = new_buffer && self.s.flush_interval.is_some();
+            if new_part.is_none() && !timer && !full {
+                continue;
+            }
             let key = (epoch, spec.clone());
             if new_part.is_some() {
                 self.epochs
@@ -533,12 +537,17 @@ impl BatchWriter {
             return;
         }
         let from = (self.epoch, PartitionSpec::new());
-        let sizes: Vec<(PartKey, u64)> = self
+        // Keys are cloned only for the buffers chosen (thousands of partitions: most stay).
+        let sizes: Vec<(&PartKey, u64)> = self
             .parts
             .range(from..)
-            .filter_map(|(k, p)| p.buffer.as_ref().map(|b| (k.clone(), b.cost())))
+            .filter_map(|(k, p)| p.buffer.as_ref().map(|b| (k, b.cost())))
             .collect();
-        for key in largest_first(sizes, self.budget.buffered(), target) {
+        let chosen: Vec<PartKey> = largest_first(sizes, self.budget.buffered(), target)
+            .into_iter()
+            .cloned()
+            .collect();
+        for key in chosen {
             self.flush_part(&key);
         }
     }
