@@ -83,6 +83,33 @@ impl<T: Transport + Clone> Pump<T> {
         None
     }
 
+    /// Feeds every reply that has already arrived, without waiting, and drains the machine
+    /// after each: acknowledged work frees its slot (and its memory) and the next request
+    /// goes out at once, instead of when the caller next waits.
+    pub fn settle<M: Machine>(&mut self, machine: &mut M) -> Vec<M::Event> {
+        let mut events = self.drain(machine);
+        while let Some(joined) = self.inflight.try_join_next() {
+            self.feed(machine, joined);
+            events.extend(self.drain(machine));
+        }
+        events
+    }
+
+    fn feed<M: Machine>(
+        &mut self,
+        machine: &mut M,
+        joined: Result<(Token, Reply), tokio::task::JoinError>,
+    ) {
+        match joined {
+            Ok((token, reply)) => machine.handle_reply(token, reply, self.now()),
+            Err(e) => {
+                // A send task panicked or was cancelled: nothing to feed; the machine's own
+                // timers (if any) take over. This cannot happen with the shipped transports.
+                tracing::error!(error = %e, "request task failed");
+            }
+        }
+    }
+
     /// Waits for the next reply or the machine's deadline and feeds the reply, without
     /// polling the machine (follow with [`Pump::next_event`] or [`Pump::drain`]). Returns
     /// `false` at once when nothing is in flight and the machine has no deadline.
@@ -111,14 +138,7 @@ impl<T: Transport + Clone> Pump<T> {
             None => self.inflight.join_next().await,
         };
         if let Some(joined) = reply {
-            match joined {
-                Ok((token, reply)) => machine.handle_reply(token, reply, self.now()),
-                Err(e) => {
-                    // A send task panicked or was cancelled: nothing to feed; the machine's own
-                    // timers (if any) take over. This cannot happen with the shipped transports.
-                    tracing::error!(error = %e, "request task failed");
-                }
-            }
+            self.feed(machine, joined);
         }
         true
     }

@@ -9,7 +9,7 @@
 //! let reports = committer.commit(committables).await;    // Committed / AlreadyCommitted / ...
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use arrow_array::RecordBatch;
 use maxc_core::api::rest::TableMeta;
@@ -150,6 +150,9 @@ impl<T: Transport + Clone> SinkWriter<T> {
     ) -> Result<(), DriverError> {
         let span = info_span!("sink_write", table = %self.table, rows = batch.num_rows());
         async {
+            // Replies that came in since the last call are handled first.
+            let events = self.pump.settle(&mut self.machine);
+            self.absorb(events)?;
             loop {
                 let now = self.pump.now();
                 let result = match &kinds {
@@ -158,7 +161,9 @@ impl<T: Transport + Clone> SinkWriter<T> {
                 };
                 match result {
                     Ok(()) => {
-                        let events = self.pump.drain(&mut self.machine);
+                        // Replies that came in meanwhile are handled now, so flushed blocks
+                        // are acknowledged (and their memory freed) while writing goes on.
+                        let events = self.pump.settle(&mut self.machine);
                         return self.absorb(events);
                     }
                     Err(rejected) => match rejected.reason {
@@ -314,14 +319,27 @@ impl<T: Transport + Clone> Committer<T> {
                     }
                 }
             }
-            // Report in input order.
-            let mut ordered = Vec::with_capacity(reports.len());
+            // Report in input order (a committable given twice takes its reports in turn).
+            let mut by: HashMap<&Committable, VecDeque<usize>> = HashMap::new();
+            for (i, r) in reports.iter().enumerate() {
+                by.entry(&r.committable).or_default().push_back(i);
+            }
+            let mut order_idx = Vec::with_capacity(order.len());
             for c in &order {
-                if let Some(i) = reports.iter().position(|r| &r.committable == c) {
-                    ordered.push(reports.swap_remove(i));
+                if let Some(i) = by.get_mut(c).and_then(VecDeque::pop_front) {
+                    order_idx.push(i);
                 }
             }
-            ordered.append(&mut reports);
+            drop(by);
+            let mut slots: Vec<Option<CommitReport>> = reports.into_iter().map(Some).collect();
+            let mut ordered = Vec::with_capacity(slots.len());
+            for i in order_idx {
+                if let Some(r) = slots.get_mut(i).and_then(Option::take) {
+                    ordered.push(r);
+                }
+            }
+            // Reports of nothing given (cannot happen) follow in arrival order.
+            ordered.extend(slots.into_iter().flatten());
             Ok(ordered)
         }
         .instrument(span)

@@ -220,6 +220,33 @@ impl Sessions {
         changed || n != self.len()
     }
 
+    /// The earliest time (epoch ms) at which [`Sessions::sweep`] would change anything for
+    /// the sessions there are now (`i64::MAX` when there are none): a normal session's expiry,
+    /// any session's removal.
+    pub fn next_sweep(&self, ttl_ms: i64) -> i64 {
+        let mut due = i64::MAX;
+        let mut add = |status: SessionStatus, created: i64, life: i64| {
+            if status == SessionStatus::Normal {
+                due = due.min(created.saturating_add(life));
+            }
+            due = due.min(created.saturating_add(ttl_ms.saturating_mul(2)));
+        };
+        for u in self.uploads.values() {
+            add(u.status, u.created_ms, ttl_ms);
+        }
+        for d in self.downloads.values() {
+            add(d.status, d.created_ms, ttl_ms);
+        }
+        for s in self.streams.values() {
+            add(s.status, s.created_ms, ttl_ms);
+        }
+        for u in self.upserts.values() {
+            let life = (u.lifecycle_hours as i64) * crate::time::HOUR_MS;
+            add(u.status, u.created_ms, life.min(ttl_ms));
+        }
+        due
+    }
+
     /// Number of sessions of all kinds.
     pub fn len(&self) -> usize {
         self.uploads.len() + self.downloads.len() + self.streams.len() + self.upserts.len()
@@ -262,5 +289,59 @@ impl Sessions {
             expire(&mut u.status);
         }
         hit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload(id: &str, status: SessionStatus, created_ms: i64) -> UploadSession {
+        UploadSession {
+            id: id.into(),
+            target: Target {
+                project: "p".into(),
+                schema: None,
+                table: "t".into(),
+                table_id: "1".into(),
+                partition: vec![],
+                columns: vec![],
+                partition_columns: vec![],
+            },
+            overwrite: false,
+            status,
+            created_ms,
+            blocks: BTreeMap::new(),
+        }
+    }
+
+    /// A sweep before `next_sweep` changes nothing; one at `next_sweep` changes something
+    /// (the service skips sweeps until then).
+    #[test]
+    fn next_sweep_is_the_first_time_a_sweep_changes_anything() {
+        let ttl = 100;
+        let mut s = Sessions::default();
+        assert_eq!(s.next_sweep(ttl), i64::MAX, "nothing to sweep");
+        s.uploads
+            .insert("a".into(), upload("a", SessionStatus::Committed, 0));
+        s.uploads
+            .insert("b".into(), upload("b", SessionStatus::Normal, 1000));
+        // "a" is forgotten at 0 + 2 * ttl; "b" expires at 1000 + ttl, is forgotten at 1200.
+        let mut expected = [200, 1100, 1200, i64::MAX].into_iter();
+        loop {
+            let due = s.next_sweep(ttl);
+            assert_eq!(Some(due), expected.next());
+            if due == i64::MAX {
+                break;
+            }
+            let before = s.clone();
+            assert!(
+                !s.sweep(MockTime::from_epoch_ms(due - 1), ttl),
+                "before {due}"
+            );
+            assert_eq!(s, before);
+            assert!(s.sweep(MockTime::from_epoch_ms(due), ttl), "at {due}");
+        }
+        assert_eq!(s.len(), 0);
     }
 }

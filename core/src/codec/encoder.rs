@@ -62,6 +62,27 @@ pub struct RecordEncoder {
     count: u64,
 }
 
+/// Where one record stream stands: records written and the running stream checksum.
+///
+/// With [`RecordEncoder::stream_state`] and [`RecordEncoder::resume`] one encoder writes many
+/// streams in turn (one per partition buffer, say) without holding an encoder per stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamState {
+    count: u64,
+    crc: u32,
+}
+
+impl StreamState {
+    /// Records written in the stream.
+    pub fn record_count(&self) -> u64 {
+        self.count
+    }
+}
+
+/// The longest footer [`RecordEncoder::finish`] writes: two 4-byte tags, a zigzag varint
+/// count (at most 10 bytes) and a checksum varint (at most 5 bytes).
+pub const MAX_FOOTER_LEN: usize = 4 + 10 + 4 + 5;
+
 impl RecordEncoder {
     /// An encoder for the wire columns in field order: the data columns, a projection, or the
     /// data columns followed by the upsert meta columns.
@@ -99,6 +120,21 @@ impl RecordEncoder {
     /// Records written in the current stream.
     pub fn record_count(&self) -> u64 {
         self.count
+    }
+
+    /// The state of the current stream, to [`resume`](Self::resume) it later.
+    pub fn stream_state(&mut self) -> StreamState {
+        StreamState {
+            count: self.count,
+            crc: self.stream_crc.value(),
+        }
+    }
+
+    /// Continues the stream `state` was taken from (a [`StreamState::default`] starts a new
+    /// one): later writes and [`finish`](Self::finish) belong to that stream.
+    pub fn resume(&mut self, state: StreamState) {
+        self.count = state.count;
+        self.stream_crc.reset_to(state.crc);
     }
 
     /// Writes every row of `batch`. Batch columns match wire columns by position; each Arrow
@@ -201,14 +237,20 @@ impl RecordEncoder {
             .sum::<usize>()
             + END_RECORD_TAG.len()
             + 5;
-        // Zeroed room is added in cache-sized steps just ahead of the rows being written.
-        let step = per_row.saturating_mul(256).max(4096);
+        // Zeroed room is added in cache-sized steps just ahead of the rows being written, never
+        // (much) more than the rows left need: a call for one row of a partition zeroes room
+        // for one row, not for 256.
         out.reserve(nrows.saturating_mul(per_row).min(1 << 26));
         let mut pos = out_len;
+        let mut left = nrows;
         for row in rows {
             if out.len() < pos + per_row {
+                let step = per_row
+                    .saturating_mul(left.clamp(1, 256))
+                    .max(per_row.saturating_mul(left).min(4096));
                 out.resize(pos + step, 0);
             }
+            left = left.saturating_sub(1);
             loop {
                 let mut w = Out::new(out, pos);
                 let mut crc = self.crc_scratch.row_crc();

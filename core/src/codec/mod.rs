@@ -31,7 +31,7 @@ mod tests;
 use arrow_array::RecordBatch;
 
 pub use decoder::RecordDecoder;
-pub use encoder::RecordEncoder;
+pub use encoder::{MAX_FOOTER_LEN, RecordEncoder, StreamState};
 pub use error::CodecError;
 
 use crate::types::Column;

@@ -163,6 +163,39 @@ fn vector_a_encodes_the_same_from_split_batches() {
 }
 
 #[test]
+fn one_encoder_interleaves_streams_through_stream_states() {
+    use crate::codec::{MAX_FOOTER_LEN, StreamState};
+    let rows = rows_a();
+    let mut enc = RecordEncoder::new(&schema_a());
+    let mut outs = [Vec::new(), Vec::new()];
+    let mut states = [StreamState::default(); 2];
+    // Stream 0 gets rows 0 and then 1..3, stream 1 row 2 and then 0..3, interleaved.
+    for (i, slice) in [
+        (0, rows.slice(0, 1)),
+        (1, rows.slice(2, 1)),
+        (0, rows.slice(1, 2)),
+        (1, rows.clone()),
+    ] {
+        enc.resume(states[i]);
+        enc.write_batch(&slice, &mut outs[i]).unwrap();
+        states[i] = enc.stream_state();
+    }
+    assert_eq!(states[1].record_count(), 4);
+    for (out, state) in outs.iter_mut().zip(states) {
+        enc.resume(state);
+        let before = out.len();
+        enc.finish(out);
+        assert!(out.len() - before <= MAX_FOOTER_LEN);
+    }
+    assert_eq!(
+        outs[0],
+        hex(VECTOR_A),
+        "the same bytes as one encoder per stream"
+    );
+    assert_eq!(outs[1], encode(&schema_a(), &[rows.slice(2, 1), rows]));
+}
+
+#[test]
 fn vector_a_decodes_to_its_rows() {
     let batches = decode(&schema_a(), &hex(VECTOR_A), 1024);
     assert_eq!(batches.len(), 1);
@@ -639,6 +672,41 @@ fn write_indices_and_rows_select_rows() {
             .collect(),
     );
     assert_eq!(got, vec![expected]);
+}
+
+/// Writing a few rows of a wide batch (one partition's share of it, say) grows the output by
+/// about what those rows need, not by room for hundreds of rows: the room the encoder zeroes
+/// ahead of the rows is bounded by the rows left to write.
+#[test]
+fn few_wide_rows_grow_the_output_by_what_they_need() {
+    let columns = cols(&[("id", "bigint"), ("name", "string")]);
+    let name = "y".repeat(4096);
+    let b = batch(
+        &columns,
+        vec![
+            Arc::new(Int64Array::from((0..500).collect::<Vec<i64>>())),
+            Arc::new(StringArray::from(vec![name.as_str(); 500])),
+        ],
+    );
+    let mut enc = RecordEncoder::new(&columns);
+    for rows in [vec![7u32], vec![1, 300, 499]] {
+        let mut out = Vec::new();
+        enc.write_indices(&b, &rows, &mut out).unwrap();
+        assert!(out.len() > 4096 * rows.len(), "{} bytes", out.len());
+        assert!(
+            out.capacity() <= 2 * (4096 + 64) * rows.len(),
+            "{} rows took a capacity of {} bytes",
+            rows.len(),
+            out.capacity()
+        );
+    }
+    let mut out = Vec::new();
+    enc.write_rows(&b, 10..11, &mut out).unwrap();
+    assert!(
+        out.capacity() <= 2 * (4096 + 64),
+        "capacity {}",
+        out.capacity()
+    );
 }
 
 /// Concatenates single-row arrays by re-encoding (keeps the test free of a concat kernel).

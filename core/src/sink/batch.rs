@@ -9,7 +9,7 @@ use super::budget::{Budget, largest_first};
 use super::error::{Item, Location, Operation, SinkError};
 use super::event::{Committable, MemoryUsage, Rejection, SinkEvent, WriteRejected};
 use super::input::{InputLayout, Routed};
-use super::io::{Buffer, Io, Phase};
+use super::io::{Buffer, Encoding, Io, Phase};
 use super::retry::{Attempts, Failure, Next, decide, failure_error};
 use super::settings::WriterSettings;
 use super::state::{WriterState, WriterStateV1};
@@ -19,7 +19,6 @@ use crate::api::tunnel::{
     BlockOptions, UploadOptions, create_upload, get_upload, parse_empty, parse_upload_session,
     upload_block,
 };
-use crate::codec::RecordEncoder;
 use crate::machine::{Instant, Machine, Output, Reply, Token, TokenSource};
 use crate::options::{SinkConfig, SinkTunnel};
 use crate::partition::PartitionSpec;
@@ -119,18 +118,10 @@ pub struct BatchWriter {
     create_queue: VecDeque<PartKey>,
     creates_busy: usize,
     budget: Budget,
+    /// The encoder and scratch space all buffers share.
+    enc: Encoding,
     /// Bug switch `writer_reuses_session_across_barrier`: the last session of each partition.
     reuse: BTreeMap<PartitionSpec, (String, u32)>,
-}
-
-/// How to undo one group of a write.
-enum Undo {
-    /// The part is new (and so is its buffer).
-    NewPart,
-    /// The part existed without a buffer.
-    NewBuffer,
-    /// The buffer existed.
-    Existing(super::io::BufferMark),
 }
 
 impl BatchWriter {
@@ -154,6 +145,7 @@ impl BatchWriter {
         epochs.insert(0, Epoch::default());
         Ok(Self {
             budget: Budget::new(s.memory_budget),
+            enc: Encoding::new(layout.columns()),
             s,
             label,
             layout,
@@ -201,6 +193,23 @@ impl BatchWriter {
     /// Memory accounting.
     pub fn memory(&self) -> MemoryUsage {
         self.budget.usage()
+    }
+
+    /// Per buffer (encoded length, capacity of its chunks, chunks), and the bytes of every
+    /// body not acknowledged: what the accounting must match.
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> (Vec<(u64, u64, u64)>, u64) {
+        let buffers = self
+            .parts
+            .values()
+            .filter_map(|p| p.buffer.as_ref())
+            .map(|b| {
+                let (caps, chunks) = b.allocated();
+                (b.len(), caps as u64, chunks as u64)
+            })
+            .collect();
+        let bodies = self.blocks.values().map(|b| b.body.len() as u64).sum();
+        (buffers, bodies)
     }
 
     /// The settings in use.
@@ -282,98 +291,78 @@ impl BatchWriter {
                 return Err(Rejection::Error(Box::new(err)));
             }
         }
-        // Encode, remembering how to undo.
-        let mut undo = Vec::with_capacity(routed.groups.len());
+        // Encode every group into the scratch first: a refused write changes no buffer.
+        self.enc.begin();
+        let mut staged = Vec::with_capacity(routed.groups.len());
         let mut delta = 0u64;
-        let mut result = Ok(());
         for (spec, rows) in &routed.groups {
             let key = (epoch, spec.clone());
-            let (label, columns) = (&self.label, self.layout.columns());
-            let (part, kind) = match self.parts.entry(key.clone()) {
+            let buf = self.parts.get(&key).and_then(|p| p.buffer.as_ref());
+            let label = &self.label;
+            let at = || {
+                Location::new(
+                    label.clone(),
+                    (!spec.is_empty()).then(|| spec.to_tunnel_string()),
+                    None,
+                    None,
+                )
+            };
+            match self.enc.stage(buf, &routed.data, rows, at) {
+                Ok(st) => {
+                    delta += st.growth;
+                    staged.push((key, st));
+                }
+                Err(e) => {
+                    self.enc.end();
+                    return Err(Rejection::Error(Box::new(e)));
+                }
+            }
+        }
+        if !self.budget.admits(delta) {
+            self.enc.end();
+            self.budget.refuse(delta);
+            let target = self.budget.room_for(delta);
+            self.flush_largest(target, now);
+            self.pump();
+            return Err(Rejection::BackPressure);
+        }
+        let mut touched = Vec::with_capacity(staged.len());
+        for (key, st) in staged {
+            let (new_part, part) = match self.parts.entry(key) {
                 std::collections::btree_map::Entry::Vacant(v) => {
-                    (v.insert(Part::default()), Undo::NewPart)
+                    let key = v.key().clone();
+                    self.budget.add_partition(self.s.partition_cost);
+                    (Some(key), v.insert(Part::default()))
                 }
-                std::collections::btree_map::Entry::Occupied(o) => {
-                    let part = o.into_mut();
-                    let kind = match &part.buffer {
-                        None => Undo::NewBuffer,
-                        Some(b) => Undo::Existing(b.mark()),
-                    };
-                    (part, kind)
-                }
+                std::collections::btree_map::Entry::Occupied(o) => (None, o.into_mut()),
             };
-            undo.push((key, kind));
-            let buf = part
-                .buffer
-                .get_or_insert_with(|| Buffer::new(RecordEncoder::new(columns)));
-            {
-                let at = || {
-                    Location::new(
-                        label.clone(),
-                        (!spec.is_empty()).then(|| spec.to_tunnel_string()),
-                        None,
-                        None,
-                    )
-                };
-                match buf.append(&routed.data, rows, at) {
-                    Ok(n) => delta += n,
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
-                }
-            }
+            let new_buffer = part.buffer.is_none();
+            let buf = part.buffer.get_or_insert_with(Buffer::default);
+            self.enc.append(buf, &st);
+            let full = buf.len() >= self.s.batch_size;
+            touched.push((new_part, new_buffer, full));
         }
-        let admitted = result.is_ok() && self.budget.admits(delta);
-        if !admitted {
-            for (k, u) in undo.into_iter().rev() {
-                match u {
-                    Undo::NewPart => {
-                        self.parts.remove(&k);
-                    }
-                    Undo::NewBuffer => {
-                        if let Some(p) = self.parts.get_mut(&k) {
-                            p.buffer = None;
-                        }
-                    }
-                    Undo::Existing(m) => {
-                        if let Some(b) = self.parts.get_mut(&k).and_then(|p| p.buffer.as_mut()) {
-                            b.rollback(m);
-                        }
-                    }
-                }
-            }
-            return match result {
-                Err(e) => Err(Rejection::Error(Box::new(e))),
-                Ok(()) => {
-                    self.budget.refuse(delta);
-                    let target = self.budget.room_for(delta);
-                    self.flush_largest(target, now);
-                    self.pump();
-                    Err(Rejection::BackPressure)
-                }
-            };
-        }
+        self.enc.end();
         self.budget.add_buffered(delta);
-        for (key, u) in &undo {
-            if let Undo::NewPart = u {
+        for ((spec, _), (new_part, new_buffer, full)) in routed.groups.iter().zip(touched) {
+            let timer = new_buffer && self.s.flush_interval.is_some();
+            if new_part.is_none() && !timer && !full {
+                continue;
+            }
+            let key = (epoch, spec.clone());
+            if new_part.is_some() {
                 self.epochs
                     .entry(epoch)
                     .or_default()
                     .parts
-                    .insert(key.1.clone());
-                self.open_part(key);
+                    .insert(spec.clone());
+                self.open_part(&key);
             }
-            if let (Undo::NewPart | Undo::NewBuffer, Some(iv)) = (u, self.s.flush_interval) {
+            if let (true, Some(iv)) = (new_buffer, self.s.flush_interval) {
                 self.io.timers.set(Timer::Flush(key.clone()), now.plus(iv));
             }
-            let full = self
-                .parts
-                .get(key)
-                .and_then(|p| p.buffer.as_ref())
-                .is_some_and(|b| b.len() >= self.s.batch_size);
             if full {
-                self.flush_part(key);
+                self.flush_part(&key);
             }
         }
         if self.budget.over_high_water() {
@@ -480,7 +469,7 @@ impl BatchWriter {
             self.budget.drop_buffered(cost);
             return;
         }
-        let body = match buf.into_body(self.s.compression, || loc) {
+        let body = match self.enc.finish_body(buf, self.s.compression, || loc) {
             Ok(b) => b,
             Err(e) => {
                 self.budget.drop_buffered(cost);
@@ -548,12 +537,17 @@ impl BatchWriter {
             return;
         }
         let from = (self.epoch, PartitionSpec::new());
-        let sizes: Vec<(PartKey, u64)> = self
+        // Keys are cloned only for the buffers chosen (thousands of partitions: most stay).
+        let sizes: Vec<(&PartKey, u64)> = self
             .parts
             .range(from..)
-            .filter_map(|(k, p)| p.buffer.as_ref().map(|b| (k.clone(), b.len())))
+            .filter_map(|(k, p)| p.buffer.as_ref().map(|b| (k, b.cost())))
             .collect();
-        for key in largest_first(sizes, self.budget.buffered(), target) {
+        let chosen: Vec<PartKey> = largest_first(sizes, self.budget.buffered(), target)
+            .into_iter()
+            .cloned()
+            .collect();
+        for key in chosen {
             self.flush_part(&key);
         }
     }
@@ -804,10 +798,12 @@ impl BatchWriter {
                 Close::EndOfInput => None,
             };
             let mut committables = Vec::new();
+            let mut dropped = 0;
             for spec in ep.parts {
                 let Some(part) = self.parts.remove(&(epoch, spec.clone())) else {
                     continue;
                 };
+                dropped += 1;
                 for sess in part.sessions {
                     if sess.acked.is_empty() {
                         continue;
@@ -823,6 +819,9 @@ impl BatchWriter {
                         checkpoint_id,
                     });
                 }
+            }
+            if self.budget.drop_partitions(dropped * self.s.partition_cost) {
+                self.io.event(SinkEvent::WriteReady);
             }
             match checkpoint_id {
                 Some(checkpoint_id) => self.io.event(SinkEvent::Prepared {

@@ -129,15 +129,20 @@ pub struct MemoryUsage {
     /// Bodies of flushed blocks not yet acknowledged (queued, in flight or waiting to be
     /// retried), bytes.
     pub in_flight: u64,
+    /// The state of the partitions being written, bytes: a fixed
+    /// [`PARTITION_COST`](super::PARTITION_COST) per dynamic partition (batch writer; 0
+    /// otherwise).
+    #[serde(default)]
+    pub partitions: u64,
     /// The budget, bytes.
     pub limit: u64,
-    /// The largest `buffered + in_flight` seen.
+    /// The largest `buffered + in_flight + partitions` seen.
     pub peak: u64,
 }
 
 impl MemoryUsage {
-    /// `buffered + in_flight`.
+    /// `buffered + in_flight + partitions`.
     pub fn total(&self) -> u64 {
-        self.buffered + self.in_flight
+        self.buffered + self.in_flight + self.partitions
     }
 }

@@ -152,15 +152,32 @@
 //!
 //! Each writer has one budget across all its partitions and buckets
 //! ([`SinkConfig::memory_budget`](crate::options::SinkConfig::memory_budget), default 256 MiB,
-//! set with the builder): buffered rows (a buffer of *n* encoded bytes counts *n + n/128 + 64*,
-//! room for the footer and any codec's growth) plus every flushed body not acknowledged yet.
+//! set with the builder): buffered rows plus every flushed body not acknowledged yet. What is
+//! counted is what is allocated, not just what is used:
 //!
-//! - When buffered bytes reach 3/4 of the budget, the largest buffers flush until at most 1/2
-//!   stays buffered.
+//! - A buffer holds its encoded rows in power-of-two chunks of about a quarter of its length
+//!   (512 B to 1 MiB), so its spare room stays within a quarter of its length (or 512 B), and
+//!   buffers of thousands of partitions growing and flushing at different times do not
+//!   fragment the heap (a freed chunk fits later ones). A buffer holding *h* bytes (chunk
+//!   capacities plus 64 bytes per chunk for the allocator and the chunk list) counts
+//!   *h + h/128 + 64*: room for the footer and any codec's growth.
+//! - The partition buffers share the writer's encoder: a buffer keeps only its stream's
+//!   record count and checksum. A write is encoded into the writer's scratch first (kept
+//!   up to 1 MiB between writes), so its growth is known before any buffer changes.
+//! - A flushed body holds exactly its bytes; each chunk is freed as soon as it is compressed.
+//! - Batch writer with dynamic partitions: every partition being written (from its first row
+//!   to its commit) counts
+//!   [`PARTITION_COST`] for its state: keys, sessions, block bookkeeping, the allocator's
+//!   headers and the heap its small buffers leave unused (measured at 2.5 to 3 KiB per
+//!   partition with 10 000 partitions), so a budget bounds the writer's memory however many
+//!   partitions it writes ([`MemoryUsage::partitions`]).
+//!
+//! - When buffered bytes reach 3/4 of the budget left after the partitions' cost, the largest
+//!   buffers flush until at most 1/2 of it stays buffered.
 //! - A write whose rows would take the total past the budget is refused
 //!   ([`Rejection::BackPressure`]; the batch comes back) and the largest buffers flush so that
 //!   it fits once the bodies in flight are acknowledged; [`SinkEvent::WriteReady`] follows when
-//!   it fits. A batch larger than the whole budget is taken when nothing else is held.
+//!   it fits. A batch larger than the whole budget is taken when no buffer or body is held.
 //! - So the accounted total never passes the budget ([`MemoryUsage::peak`]); 10 000 dynamic
 //!   partitions under 256 MiB are tested.
 //!
@@ -206,6 +223,7 @@ mod upsert;
 mod writer;
 
 pub use batch::BatchWriter;
+pub use budget::PARTITION_COST;
 pub use committer::{CommitEvent, CommitOutcome, CommitReport, Committer};
 pub use error::{InputError, Item, Location, Operation, Place, SinkError};
 pub use event::{Committable, MemoryUsage, Rejection, RowKind, SinkEvent, WriteRejected};

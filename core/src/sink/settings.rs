@@ -92,6 +92,10 @@ pub struct WriterSettings {
     pub retry: RetryPolicy,
     /// The global memory budget in bytes ([`SinkConfig::memory_budget`]).
     pub memory_budget: u64,
+    /// What each partition being written counts against the budget for its state, bytes
+    /// (batch writer): [`PARTITION_COST`](super::PARTITION_COST) with dynamic partitions, 0
+    /// with a static partition (one part per epoch: part of the writer's fixed cost).
+    pub partition_cost: u64,
     /// Block ids per upload session (20000; lower only to test the rollover).
     pub max_blocks_per_session: u32,
     /// Ask the service to create missing partitions (batch: `create_partition=true`; stream:
@@ -161,6 +165,10 @@ impl WriterSettings {
         } else {
             None
         };
+        let partition_cost = match &partition {
+            SinkPartition::Dynamic(_) => super::PARTITION_COST,
+            SinkPartition::Static(_) => 0,
+        };
         Ok(Self {
             ctx: api_context(config),
             table,
@@ -176,6 +184,7 @@ impl WriterSettings {
             dynamic_partition_limit: to_usize(config.dynamic_partition_limit).max(1),
             retry: retry_policy(config, config.retry_times),
             memory_budget: config.memory_budget.as_bytes().max(1),
+            partition_cost,
             max_blocks_per_session: MAX_BLOCKS,
             create_partition: true,
             bugs: config.bug_switches,

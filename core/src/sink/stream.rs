@@ -9,7 +9,7 @@ use super::budget::{Budget, largest_first};
 use super::error::{Item, Location, Operation, SinkError};
 use super::event::{MemoryUsage, Rejection, SinkEvent, WriteRejected};
 use super::input::{InputLayout, Routed};
-use super::io::{Buffer, BufferMark, Io, Phase};
+use super::io::{Buffer, Encoding, Io, Phase};
 use super::retry::{Attempts, Failure, Next, decide, failure_error};
 use super::settings::WriterSettings;
 use super::state::{StreamSessionState, WriterState, WriterStateV1};
@@ -19,7 +19,6 @@ use crate::api::stream::{
     StreamOptions, StreamSession, StreamWrite, create_stream, get_stream, parse_stream_session,
     parse_stream_write, write_stream,
 };
-use crate::codec::RecordEncoder;
 use crate::machine::{Instant, Machine, Output, Reply, Token, TokenSource};
 use crate::options::{SinkConfig, SinkTunnel};
 use crate::partition::PartitionSpec;
@@ -127,6 +126,8 @@ pub struct StreamWriter {
     session_queue: VecDeque<PartitionSpec>,
     sessions_busy: usize,
     budget: Budget,
+    /// The encoder and scratch space all buffers share.
+    enc: Encoding,
 }
 
 impl StreamWriter {
@@ -147,6 +148,7 @@ impl StreamWriter {
         let layout = InputLayout::new(label.clone(), &s.schema, s.partition.clone(), None);
         Ok(Self {
             budget: Budget::new(s.memory_budget),
+            enc: Encoding::new(layout.columns()),
             s,
             label,
             layout,
@@ -289,96 +291,67 @@ impl StreamWriter {
                 return Err(Rejection::Error(Box::new(err)));
             }
         }
-        enum Undo {
-            NewPart(PartitionSpec),
-            NewBuffer(PartitionSpec),
-            Existing(PartitionSpec, BufferMark),
-        }
-        let mut undo = Vec::with_capacity(routed.groups.len());
+        // Encode every group into the scratch first: a refused write changes no buffer.
+        self.enc.begin();
+        let mut staged = Vec::with_capacity(routed.groups.len());
         let mut delta = 0u64;
-        let mut result = Ok(());
         for (spec, rows) in &routed.groups {
-            if !self.parts.contains_key(spec) {
-                self.parts.insert(spec.clone(), Part::new(Sess::None));
-                undo.push(Undo::NewPart(spec.clone()));
+            let buf = self.parts.get(spec).and_then(|p| p.buffer.as_ref());
+            let label = &self.label;
+            let at = || {
+                Location::new(
+                    label.clone(),
+                    (!spec.is_empty()).then(|| spec.to_tunnel_string()),
+                    None,
+                    None,
+                )
+            };
+            match self.enc.stage(buf, &routed.data, rows, at) {
+                Ok(st) => {
+                    delta += st.growth;
+                    staged.push(st);
+                }
+                Err(e) => {
+                    self.enc.end();
+                    return Err(Rejection::Error(Box::new(e)));
+                }
             }
-            let (label, columns) = (&self.label, self.layout.columns());
+        }
+        if !self.budget.admits(delta) {
+            self.enc.end();
+            self.budget.refuse(delta);
+            let target = self.budget.room_for(delta);
+            self.flush_largest(target);
+            self.pump();
+            return Err(Rejection::BackPressure);
+        }
+        let mut touched = Vec::with_capacity(staged.len());
+        for ((spec, _), st) in routed.groups.iter().zip(&staged) {
+            let new_part = !self.parts.contains_key(spec);
+            if new_part {
+                self.parts.insert(spec.clone(), Part::new(Sess::None));
+            }
             let Some(part) = self.parts.get_mut(spec) else {
                 continue;
             };
-            match &part.buffer {
-                None => {
-                    part.buffer = Some(Buffer::new(RecordEncoder::new(columns)));
-                    undo.push(Undo::NewBuffer(spec.clone()));
-                }
-                Some(b) => undo.push(Undo::Existing(spec.clone(), b.mark())),
-            }
-            if let Some(buf) = part.buffer.as_mut() {
-                let at = || {
-                    Location::new(
-                        label.clone(),
-                        (!spec.is_empty()).then(|| spec.to_tunnel_string()),
-                        None,
-                        None,
-                    )
-                };
-                match buf.append(&routed.data, rows, at) {
-                    Ok(n) => delta += n,
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
-                }
-            }
+            let new_buffer = part.buffer.is_none();
+            let buf = part.buffer.get_or_insert_with(Buffer::default);
+            self.enc.append(buf, st);
+            let full = buf.len() >= self.s.batch_size;
+            touched.push((spec, new_part, new_buffer, full));
         }
-        if result.is_err() || !self.budget.admits(delta) {
-            for u in undo.into_iter().rev() {
-                match u {
-                    Undo::NewPart(k) => {
-                        self.parts.remove(&k);
-                    }
-                    Undo::NewBuffer(k) => {
-                        if let Some(p) = self.parts.get_mut(&k) {
-                            p.buffer = None;
-                        }
-                    }
-                    Undo::Existing(k, m) => {
-                        if let Some(b) = self.parts.get_mut(&k).and_then(|p| p.buffer.as_mut()) {
-                            b.rollback(m);
-                        }
-                    }
-                }
-            }
-            return match result {
-                Err(e) => Err(Rejection::Error(Box::new(e))),
-                Ok(()) => {
-                    self.budget.refuse(delta);
-                    let target = self.budget.room_for(delta);
-                    self.flush_largest(target);
-                    self.pump();
-                    Err(Rejection::BackPressure)
-                }
-            };
-        }
+        self.enc.end();
         self.budget.add_buffered(delta);
-        for u in &undo {
-            match u {
-                Undo::NewPart(spec) => self.need_session(spec),
-                Undo::NewBuffer(spec) => {
-                    if let Some(iv) = self.s.flush_interval {
-                        self.io.timers.set(Timer::Flush(spec.clone()), now.plus(iv));
-                    }
-                }
-                Undo::Existing(..) => {}
+        for &(spec, new_part, new_buffer, _) in &touched {
+            if new_part {
+                self.need_session(spec);
+            }
+            if new_buffer && let Some(iv) = self.s.flush_interval {
+                self.io.timers.set(Timer::Flush(spec.clone()), now.plus(iv));
             }
         }
-        for (spec, _) in &routed.groups {
+        for (spec, _, _, full) in touched {
             self.epoch_parts.insert(spec.clone());
-            let full = self
-                .parts
-                .get(spec)
-                .and_then(|p| p.buffer.as_ref())
-                .is_some_and(|b| b.len() >= self.s.batch_size);
             if full {
                 self.flush_part(spec);
             }
@@ -465,7 +438,7 @@ impl StreamWriter {
             self.budget.drop_buffered(cost);
             return;
         }
-        let body = match buf.into_body(self.s.compression, || loc) {
+        let body = match self.enc.finish_body(buf, self.s.compression, || loc) {
             Ok(b) => b,
             Err(e) => {
                 self.budget.drop_buffered(cost);
@@ -515,7 +488,7 @@ impl StreamWriter {
         let sizes: Vec<(PartitionSpec, u64)> = self
             .parts
             .iter()
-            .filter_map(|(k, p)| p.buffer.as_ref().map(|b| (k.clone(), b.len())))
+            .filter_map(|(k, p)| p.buffer.as_ref().map(|b| (k.clone(), b.cost())))
             .collect();
         for spec in largest_first(sizes, self.budget.buffered(), target) {
             self.flush_part(&spec);

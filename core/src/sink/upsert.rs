@@ -12,7 +12,7 @@ use super::budget::{Budget, largest_first};
 use super::error::{InputError, Item, Location, Operation, SinkError};
 use super::event::{MemoryUsage, Rejection, RowKind, SinkEvent, WriteRejected};
 use super::input::{InputLayout, Rows};
-use super::io::{Buffer, BufferMark, Io, Phase};
+use super::io::{Buffer, Encoding, Io, Phase};
 use super::retry::{Attempts, Failure, Next, decide, failure_error};
 use super::settings::{UpsertSettings, WriterSettings};
 use super::state::{WriterState, WriterStateV1};
@@ -27,12 +27,11 @@ use crate::api::upsert::{
     upsert_record_columns, write_upsert,
 };
 use crate::api::{ErrorClass, SessionStatus, codes};
-use crate::codec::RecordEncoder;
 use crate::hash::{Hasher, buckets_for_batch};
 use crate::machine::{Instant, Machine, Output, Reply, Token, TokenSource};
 use crate::options::{SinkConfig, SinkTunnel};
 use crate::partition::PartitionSpec;
-use crate::types::{Column, OdpsType};
+use crate::types::OdpsType;
 
 type PartKey = (u64, PartitionSpec);
 
@@ -43,7 +42,6 @@ const DDL_POLL: crate::machine::Backoff = crate::machine::Backoff {
     base: std::time::Duration::from_millis(100),
     cap: std::time::Duration::from_secs(2),
 };
-type BucketKey = (u64, PartitionSpec, u32);
 
 #[derive(Debug, Clone)]
 enum Close {
@@ -174,7 +172,9 @@ pub struct UpsertWriter {
     u: UpsertSettings,
     label: String,
     layout: InputLayout,
-    record_columns: Vec<Column>,
+    /// The encoder (data columns plus the upsert meta columns) and scratch space all bucket
+    /// buffers share.
+    enc: Encoding,
     key_types: Vec<(usize, OdpsType)>,
     io: Io<Timer, Pending>,
     phase: Phase,
@@ -253,7 +253,7 @@ impl UpsertWriter {
         let mut epochs = BTreeMap::new();
         epochs.insert(0, Epoch::default());
         Ok(Self {
-            record_columns: upsert_record_columns(&s.schema.columns),
+            enc: Encoding::new(&upsert_record_columns(&s.schema.columns)),
             budget: Budget::new(s.memory_budget),
             u,
             s,
@@ -498,100 +498,61 @@ impl UpsertWriter {
                 return Err(Rejection::Error(Box::new(err)));
             }
         }
-        enum Undo {
-            NewPart(PartKey),
-            NewBuffer(BucketKey),
-            Existing(BucketKey, BufferMark),
-        }
-        let mut undo = Vec::new();
+        // Encode every group into the scratch first: a refused write changes no buffer.
+        self.enc.begin();
+        let mut staged = Vec::with_capacity(groups.len());
         let mut delta = 0u64;
-        let mut result = Ok(());
         for (spec, bucket, rows) in &groups {
+            let key = (epoch, spec.clone());
+            let buf = self.parts.get(&key).and_then(|p| p.buckets.get(bucket));
+            let label = &self.label;
+            let at = || {
+                Location::new(
+                    label.clone(),
+                    (!spec.is_empty()).then(|| spec.to_tunnel_string()),
+                    None,
+                    Some(Item::Bucket(*bucket)),
+                )
+            };
+            match self.enc.stage(buf, &extended, rows, at) {
+                Ok(st) => {
+                    delta += st.growth;
+                    staged.push(st);
+                }
+                Err(e) => {
+                    self.enc.end();
+                    return Err(Rejection::Error(Box::new(e)));
+                }
+            }
+        }
+        if !self.budget.admits(delta) {
+            self.enc.end();
+            self.budget.refuse(delta);
+            let target = self.budget.room_for(delta);
+            self.flush_largest(target);
+            self.pump();
+            return Err(Rejection::BackPressure);
+        }
+        for ((spec, bucket, _), st) in groups.iter().zip(&staged) {
             let key = (epoch, spec.clone());
             if !self.parts.contains_key(&key) {
                 self.parts.insert(key.clone(), Part::new());
-                undo.push(Undo::NewPart(key.clone()));
-            }
-            let (label, columns) = (&self.label, &self.record_columns);
-            let Some(part) = self.parts.get_mut(&key) else {
-                continue;
-            };
-            let bkey = (epoch, spec.clone(), *bucket);
-            match part.buckets.get(bucket) {
-                None => {
-                    part.buckets
-                        .insert(*bucket, Buffer::new(RecordEncoder::new(columns)));
-                    undo.push(Undo::NewBuffer(bkey));
-                }
-                Some(b) => undo.push(Undo::Existing(bkey, b.mark())),
-            }
-            if let Some(buf) = part.buckets.get_mut(bucket) {
-                let at = || {
-                    Location::new(
-                        label.clone(),
-                        (!spec.is_empty()).then(|| spec.to_tunnel_string()),
-                        None,
-                        Some(Item::Bucket(*bucket)),
-                    )
-                };
-                match buf.append(&extended, rows, at) {
-                    Ok(n) => {
-                        delta += n;
-                        part.buffered += n;
-                    }
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
-                }
-            }
-        }
-        if result.is_err() || !self.budget.admits(delta) {
-            for u in undo.into_iter().rev() {
-                match u {
-                    Undo::NewPart(k) => {
-                        self.parts.remove(&k);
-                    }
-                    Undo::NewBuffer((e, s, b)) => {
-                        if let Some(p) = self.parts.get_mut(&(e, s))
-                            && let Some(buf) = p.buckets.remove(&b)
-                        {
-                            p.buffered = p.buffered.saturating_sub(buf.cost());
-                        }
-                    }
-                    Undo::Existing((e, s, b), m) => {
-                        if let Some(p) = self.parts.get_mut(&(e, s))
-                            && let Some(buf) = p.buckets.get_mut(&b)
-                        {
-                            let before = buf.cost();
-                            buf.rollback(m);
-                            p.buffered = p.buffered.saturating_sub(before - buf.cost());
-                        }
-                    }
-                }
-            }
-            return match result {
-                Err(e) => Err(Rejection::Error(Box::new(e))),
-                Ok(()) => {
-                    self.budget.refuse(delta);
-                    let target = self.budget.room_for(delta);
-                    self.flush_largest(target);
-                    self.pump();
-                    Err(Rejection::BackPressure)
-                }
-            };
-        }
-        self.budget.add_buffered(delta);
-        for u in &undo {
-            if let Undo::NewPart(k) = u {
                 self.epochs
                     .entry(epoch)
                     .or_default()
                     .parts
-                    .insert(k.1.clone());
-                self.session_queue.push_back(k.clone());
+                    .insert(spec.clone());
+                self.session_queue.push_back(key.clone());
             }
+            let Some(part) = self.parts.get_mut(&key) else {
+                continue;
+            };
+            let buf = part.buckets.entry(*bucket).or_default();
+            self.enc.append(buf, st);
+            part.buffered += st.growth;
         }
+        self.enc.end();
+        self.budget.add_buffered(delta);
         let touched: BTreeSet<PartKey> =
             groups.iter().map(|(s, _, _)| (epoch, s.clone())).collect();
         for (spec, bucket, _) in &groups {
@@ -742,7 +703,7 @@ impl UpsertWriter {
             self.budget.drop_buffered(cost);
             return;
         }
-        let body = match buf.into_body(self.s.compression, || loc) {
+        let body = match self.enc.finish_body(buf, self.s.compression, || loc) {
             Ok(b) => b,
             Err(e) => {
                 self.budget.drop_buffered(cost);

@@ -303,6 +303,7 @@ impl Service {
     pub fn reset(&mut self, now: MockTime, keep_faults: bool) {
         self.catalog = Default::default();
         self.sessions = Default::default();
+        self.sweep_due = None;
         self.instances.clear();
         if !keep_faults {
             self.faults.clear();

@@ -176,6 +176,9 @@ pub struct Service {
     pub(crate) catalog: Catalog,
     pub(crate) store: SegmentStore,
     pub(crate) sessions: Sessions,
+    /// (time the next sweep could change anything, session count then): requests before that
+    /// time skip the sweep while no session was added. `None`: sweep at the next request.
+    pub(crate) sweep_due: Option<(i64, usize)>,
     pub(crate) instances: BTreeMap<String, InstanceRecord>,
     pub(crate) faults: FaultEngine,
     pub(crate) ids: SplitMix64,
@@ -222,6 +225,7 @@ impl Service {
             catalog: Catalog::default(),
             store: SegmentStore::default(),
             sessions: Sessions::default(),
+            sweep_due: None,
             instances: BTreeMap::new(),
             instance_seq: 0,
             request_seq: 0,
@@ -404,9 +408,19 @@ impl Service {
                 fault: None,
             };
         }
-        if self.sessions.sweep(now, self.cfg.session_ttl_ms) {
-            self.dirty = true;
-            self.gc_needed = true;
+        // Sweeping visits every session; with thousands of them that dominated every request,
+        // so it runs only once something can have expired or a session was added.
+        let due = match self.sweep_due {
+            Some((at, len)) => now.epoch_ms() >= at || len != self.sessions.len(),
+            None => true,
+        };
+        if due {
+            let ttl = self.cfg.session_ttl_ms;
+            if self.sessions.sweep(now, ttl) {
+                self.dirty = true;
+                self.gc_needed = true;
+            }
+            self.sweep_due = Some((self.sessions.next_sweep(ttl), self.sessions.len()));
         }
         let mut ctx = Ctx {
             now,

@@ -36,6 +36,7 @@ impl Service {
         }
         svc.catalog = m.catalog;
         svc.sessions = m.sessions;
+        svc.sweep_due = None;
         svc.ids = m.ids.rng;
         svc.instance_seq = m.ids.instances;
         svc.store.next_id = m.ids.last_segment;

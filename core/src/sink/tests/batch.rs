@@ -9,6 +9,14 @@ fn writer(partitioned: bool, opts: &[(&str, &str)]) -> Harness<BatchWriter> {
     Harness::new(BatchWriter::new(&config(opts), &meta(partitioned)).unwrap())
 }
 
+/// A dynamic-partition writer whose partitions count nothing against the budget, for tests
+/// of the buffer and body accounting alone.
+pub(crate) fn without_partition_cost(cfg: &SinkConfig) -> BatchWriter {
+    let mut s = crate::sink::WriterSettings::new(cfg, &meta(true)).unwrap();
+    s.partition_cost = 0;
+    BatchWriter::with_settings(s).unwrap()
+}
+
 fn cols() -> Vec<Column> {
     schema(true).columns
 }
@@ -558,19 +566,23 @@ fn session_create_is_retried() {
 fn back_pressure_returns_the_batch_and_write_ready_releases_it() {
     let cfg = SinkConfig::builder("http://e/api", "p", "t", Credentials::access_key("a", "b"))
         .option("compressAlgorithm", "RAW")
-        .memory_budget(MemorySize::bytes(1000))
+        .memory_budget(MemorySize::bytes(1500))
         .build()
         .unwrap();
     let mut h = Harness::new(BatchWriter::new(&cfg, &meta(false)).unwrap());
-    h.m.write(wide_rows(0..4, 100, None), h.now).unwrap(); // ~450 bytes
+    // ~450 bytes in one 512-byte chunk: accounted 644 (chunk, its overhead, cost margin).
+    h.m.write(wide_rows(0..4, 100, None), h.now).unwrap();
+    assert_eq!(h.m.memory().buffered, 644);
     let create = h.take_sent();
-    h.m.write(wide_rows(4..8, 100, None), h.now).unwrap(); // ~900: high water → flush
+    // ~900 bytes in two chunks (accounted 1225): past the high water (1125) → flush.
+    h.m.write(wide_rows(4..8, 100, None), h.now).unwrap();
     assert_eq!(h.m.memory().buffered, 0, "the largest buffer was flushed");
+    assert_eq!(h.m.memory().peak, 1225);
     let big = wide_rows(8..12, 100, None);
     let err = h.m.write(big.clone(), h.now).unwrap_err();
     assert!(err.is_back_pressure());
     assert_eq!(err.batch, big, "the batch comes back unchanged");
-    assert!(h.m.memory().total() <= 1000);
+    assert!(h.m.memory().total() <= 1500);
     h.ok(create[0].0, created("up1"));
     let puts = h.take_sent();
     assert_eq!(ops(&puts), vec![Op::PutBlock]);
@@ -578,7 +590,7 @@ fn back_pressure_returns_the_batch_and_write_ready_releases_it() {
     h.ok(puts[0].0, Response::new(200, ""));
     assert!(h.take_events().contains(&SinkEvent::WriteReady));
     h.m.write(err.batch, h.now).unwrap();
-    assert!(h.m.memory().peak <= 1000, "{:?}", h.m.memory());
+    assert!(h.m.memory().peak <= 1500, "{:?}", h.m.memory());
 }
 
 #[test]
@@ -599,11 +611,11 @@ fn budget_flushes_the_largest_buffers_first() {
         .partition("ds")
         .option("numFlushThreads", "10")
         .option("compressAlgorithm", "RAW")
-        .memory_budget(MemorySize::bytes(10_000))
+        .memory_budget(MemorySize::bytes(12_000))
         .build()
         .unwrap();
     let mut server = FakeServer::new(schema(true));
-    let mut h = Harness::new(BatchWriter::new(&cfg, &meta(true)).unwrap());
+    let mut h = Harness::new(without_partition_cost(&cfg));
     h.m.write(wide_rows(0..25, 100, Some("big")), h.now)
         .unwrap();
     h.m.write(wide_rows(25..45, 100, Some("mid")), h.now)
@@ -615,10 +627,11 @@ fn budget_flushes_the_largest_buffers_first() {
         h.reply(tok, r);
     }
     assert!(h.take_sent().is_empty(), "nothing flushed yet");
+    // Accounted: big 3353, mid 2773, small 2321.
     let before = h.m.memory().buffered;
-    assert!((6000..7500).contains(&before), "{before}");
-    // "small" grows to second largest and buffered passes 7500 (3/4 of the budget): the
-    // largest buffer ("big") is flushed, which brings buffered under 5000 (1/2).
+    assert_eq!(before, 8447);
+    // "small" grows to second largest (2902) and buffered passes 9000 (3/4 of the budget):
+    // the largest buffer ("big") is flushed, which brings buffered under 6000 (1/2).
     h.m.write(wide_rows(60..67, 100, Some("small")), h.now)
         .unwrap();
     let mut m = h.m.memory();
@@ -628,7 +641,7 @@ fn budget_flushes_the_largest_buffers_first() {
         .map(|(_, r)| r.query_param("partition").unwrap().to_string())
         .collect();
     assert_eq!(flushed, vec!["ds=big"]);
-    assert!(m.buffered <= 5000, "{m:?}");
+    assert!(m.buffered <= 6000, "{m:?}");
     assert!(m.buffered > 0, "the other buffers stay");
     for (tok, req) in s {
         let r = server.handle(&req);
@@ -636,7 +649,111 @@ fn budget_flushes_the_largest_buffers_first() {
     }
     m = h.m.memory();
     assert_eq!(m.in_flight, 0);
-    assert!(m.peak <= 10_000);
+    assert!(m.peak <= 12_000);
+}
+
+/// Every partition being written counts `PARTITION_COST` until its epoch is committed, and the
+/// buffers get what the partitions leave.
+#[test]
+fn partitions_count_against_the_budget() {
+    use crate::sink::PARTITION_COST;
+    let budget = 64 * PARTITION_COST;
+    let cfg = SinkConfig::builder("http://e/api", "p", "t", Credentials::access_key("a", "b"))
+        .partition("ds")
+        .option("flushIntervalMs", "0")
+        .memory_budget(MemorySize::bytes(budget))
+        .build()
+        .unwrap();
+    let mut server = FakeServer::new(schema(true));
+    let mut h = Harness::new(BatchWriter::new(&cfg, &meta(true)).unwrap());
+    let specs: Vec<String> = (0..10).map(|p| format!("p{p}")).collect();
+    let ds: Vec<&str> = specs.iter().map(String::as_str).collect();
+    let ids: Vec<i64> = (0..10).collect();
+    h.m.write(rows(&ids, Some(&ds)), h.now).unwrap();
+    let m = h.m.memory();
+    assert_eq!(m.partitions, 10 * PARTITION_COST, "{m:?}");
+    assert_eq!(m.total(), m.buffered + m.in_flight + m.partitions);
+    assert!(m.peak >= m.total());
+    // The same partitions again: no new charge.
+    h.m.write(rows(&ids, Some(&ds)), h.now).unwrap();
+    assert_eq!(h.m.memory().partitions, 10 * PARTITION_COST);
+    // A write that fits the budget but not what the partitions leave of it is refused.
+    let left = budget - h.m.memory().total();
+    let wide: Vec<String> = (0..4).map(|_| "w".repeat(left as usize / 4)).collect();
+    let wide_batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("ds", DataType::Utf8, true),
+        ])),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2, 3, 4])),
+            Arc::new(StringArray::from(
+                wide.iter().map(String::as_str).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(vec!["p0"; 4])),
+        ],
+    )
+    .unwrap();
+    let e = h.m.write(wide_batch, h.now).unwrap_err();
+    assert!(e.is_back_pressure(), "{e}");
+    // Committing the epoch drops the partitions' state.
+    h.m.barrier(1, h.now).unwrap();
+    h.run(&mut server, 10_000);
+    let p = prepared(&h.take_events());
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].1.len(), 10);
+    let m = h.m.memory();
+    assert_eq!((m.partitions, m.buffered, m.in_flight), (0, 0, 0), "{m:?}");
+}
+
+/// A budget smaller than the partitions' state still makes progress: a write is taken
+/// whenever no buffer or body is held.
+#[test]
+fn partitions_beyond_the_budget_still_make_progress() {
+    use crate::sink::PARTITION_COST;
+    let cfg = SinkConfig::builder("http://e/api", "p", "t", Credentials::access_key("a", "b"))
+        .partition("ds")
+        .option("flushIntervalMs", "0")
+        .memory_budget(MemorySize::bytes(2 * PARTITION_COST))
+        .build()
+        .unwrap();
+    let mut server = FakeServer::new(schema(true));
+    let mut h = Harness::new(BatchWriter::new(&cfg, &meta(true)).unwrap());
+    let mut refusals = 0;
+    for round in 0..5i64 {
+        let specs: Vec<String> = (0..4).map(|p| format!("r{round}p{p}")).collect();
+        let ds: Vec<&str> = specs.iter().map(String::as_str).collect();
+        let ids: Vec<i64> = (round * 4..round * 4 + 4).collect();
+        let mut batch = rows(&ids, Some(&ds));
+        loop {
+            match h.m.write(batch, h.now) {
+                Ok(()) => break,
+                Err(e) => {
+                    assert!(e.is_back_pressure(), "{e}");
+                    refusals += 1;
+                    batch = e.batch;
+                    h.drain();
+                    let mut served = 0;
+                    while !h.events.contains(&SinkEvent::WriteReady) {
+                        let (tok, req) = h.sent.pop_front().expect("something in flight");
+                        let r = server.handle(&req);
+                        h.reply(tok, r);
+                        served += 1;
+                        assert!(served < 1_000);
+                    }
+                    h.events.retain(|e| *e != SinkEvent::WriteReady);
+                }
+            }
+        }
+    }
+    assert!(refusals > 0, "the partitions filled the budget");
+    assert_eq!(h.m.memory().partitions, 20 * PARTITION_COST);
+    h.m.barrier(1, h.now).unwrap();
+    h.run(&mut server, 100_000);
+    let p = prepared(&h.take_events());
+    let rows: u64 = p[0].1.iter().map(|c| c.row_count).sum();
+    assert_eq!(rows, 20);
 }
 
 /// 10,000 dynamic partitions written under a 256 MiB budget: the accounted peak (buffers plus
@@ -710,11 +827,18 @@ fn ten_thousand_partitions_stay_under_the_default_budget() {
             written += chunk.len() as i64;
             let m = h.m.memory();
             assert!(m.total() <= budget, "{m:?}");
+            check_held(&h.m);
         }
     }
+    assert_eq!(
+        h.m.memory().partitions,
+        10_000 * crate::sink::PARTITION_COST,
+        "every partition's state is counted"
+    );
     h.m.barrier(1, h.now).unwrap();
     h.run(&mut server, 1_000_000);
     let m = h.m.memory();
+    assert_eq!(m.total(), 0, "{m:?}");
     assert!(m.peak <= budget, "peak {} > budget {budget}", m.peak);
     assert!(m.peak > budget / 2, "the budget was actually used: {m:?}");
     assert!(refusals > 0, "back-pressure happened");
@@ -724,6 +848,103 @@ fn ten_thousand_partitions_stay_under_the_default_budget() {
     let distinct: std::collections::BTreeSet<_> =
         p[0].1.iter().map(|c| c.partition.clone()).collect();
     assert_eq!(distinct.len(), 10_000);
+}
+
+/// The accounting is the allocations: `buffered` is the [`cost`] of every buffer's chunks
+/// (capacities plus a fixed overhead each), `in_flight` the bytes of every body not
+/// acknowledged, and a buffer's spare capacity stays within a quarter of its length (or one
+/// smallest chunk).
+fn check_held(w: &BatchWriter) {
+    use crate::sink::budget::cost;
+    let (buffers, bodies) = w.held();
+    let m = w.memory();
+    let accounted: u64 = buffers
+        .iter()
+        .map(|&(_, caps, chunks)| cost(caps + 64 * chunks))
+        .sum();
+    assert_eq!(m.buffered, accounted, "buffered = cost of the chunks");
+    assert_eq!(m.in_flight, bodies, "in flight = the bodies held");
+    for (len, caps, _) in buffers {
+        assert!(caps <= len + (len / 4).max(512), "{caps} for {len} bytes");
+    }
+}
+
+/// 10,000 dynamic partitions of small rows (one row per partition per write, as an engine
+/// hands round-robin data over), about twice the budget: what is accounted is what the
+/// buffers and bodies allocate, it never passes the budget, and the budget is used.
+#[test]
+fn ten_thousand_partitions_account_their_allocations() {
+    let budget = 4u64 << 20;
+    let cfg = SinkConfig::builder("http://e/api", "p", "t", Credentials::access_key("a", "b"))
+        .partition("ds")
+        .option("dynamicPartitionLimit", "10000")
+        .option("numFlushThreads", "4")
+        .option("flushIntervalMs", "0")
+        .memory_budget(MemorySize::bytes(budget))
+        .build()
+        .unwrap();
+    let mut server = FakeServer::new(schema(true));
+    server.keep_bodies = false;
+    let mut h = Harness::new(without_partition_cost(&cfg));
+    let parts: Vec<String> = (0..10_000).map(|p| format!("p{p:05}")).collect();
+    let total = 150_000i64;
+    let mut written = 0i64;
+    let (mut refusals, mut puts) = (0, 0);
+    while written < total {
+        let ids: Vec<i64> = (written..(written + 4096).min(total)).collect();
+        let ds: Vec<&str> = ids
+            .iter()
+            .map(|i| parts[(*i as usize) % parts.len()].as_str())
+            .collect();
+        let names: Vec<String> = ids.iter().map(|i| format!("name-{i:040}")).collect();
+        let mut batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("id", DataType::Int64, true),
+                Field::new("name", DataType::Utf8, true),
+                Field::new("ds", DataType::Utf8, true),
+            ])),
+            vec![
+                Arc::new(Int64Array::from(ids.clone())),
+                Arc::new(StringArray::from(names)),
+                Arc::new(StringArray::from(ds)),
+            ],
+        )
+        .unwrap();
+        loop {
+            match h.m.write(batch, h.now) {
+                Ok(()) => break,
+                Err(e) => {
+                    assert!(e.is_back_pressure(), "{e}");
+                    refusals += 1;
+                    batch = e.batch;
+                    check_held(&h.m);
+                    h.drain();
+                    while !h.events.contains(&SinkEvent::WriteReady) {
+                        let (tok, req) = h.sent.pop_front().expect("something in flight");
+                        puts += usize::from(op_of(&req) == Op::PutBlock);
+                        let r = server.handle(&req);
+                        h.reply(tok, r);
+                    }
+                    h.events.retain(|e| *e != SinkEvent::WriteReady);
+                }
+            }
+        }
+        written += ids.len() as i64;
+        assert!(h.m.memory().total() <= budget, "{:?}", h.m.memory());
+        check_held(&h.m);
+    }
+    h.m.barrier(1, h.now).unwrap();
+    check_held(&h.m);
+    h.run(&mut server, 1_000_000);
+    let m = h.m.memory();
+    assert_eq!(m.total(), 0);
+    assert!(m.peak <= budget, "peak {} > budget {budget}", m.peak);
+    assert!(m.peak > budget / 2, "the budget was used: {m:?}");
+    assert!(refusals > 0 && puts > 0, "back-pressure happened");
+    let p = prepared(&h.take_events());
+    let rows: u64 = p[0].1.iter().map(|c| c.row_count).sum();
+    assert_eq!(rows, total as u64);
+    assert_eq!(p[0].1.len(), 10_000);
 }
 
 // ------------------------------------------------------------------ input errors

@@ -9,9 +9,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::options::MemorySize;
-use crate::sink::{
-    BatchWriter, CommitEvent, CommitOutcome, Committable, Committer, SinkEvent, StreamWriter,
-};
+use crate::sink::{CommitEvent, CommitOutcome, Committable, Committer, SinkEvent, StreamWriter};
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -176,7 +174,7 @@ proptest! {
     ) {
         let config = cfg(&[("numFlushThreads", &threads.to_string())]);
         let mut server = FakeServer::new(schema(true));
-        let mut h = Harness::new(BatchWriter::new(&config, &meta(true)).unwrap());
+        let mut h = Harness::new(super::batch::without_partition_cost(&config));
         let (written, barriers) = drive(
             &mut h,
             &mut server,

@@ -352,7 +352,7 @@ fn interval_and_budget_flushes() {
         .partition("ds")
         .option("flushIntervalMs", "2000")
         .option("compressAlgorithm", "RAW")
-        .memory_budget(crate::options::MemorySize::bytes(4000))
+        .memory_budget(crate::options::MemorySize::bytes(5600))
         .build()
         .unwrap();
     let mut h = Harness::new(StreamWriter::new(&cfg, &meta(true)).unwrap());
@@ -368,7 +368,8 @@ fn interval_and_budget_flushes() {
     serve(&mut h, &mut server);
     assert_eq!(server.stream_ids("ds=a"), vec![1]);
     assert_eq!(h.m.next_deadline(), None);
-    // Budget: ~3400 bytes in "b" and ~220 in "c" pass 3/4 of 4000: "b" (largest) flushes.
+    // Budget: ~3400 bytes in "b" (accounted 3869) and ~220 in "c" (644) pass 3/4 of 5600:
+    // "b" (largest) flushes.
     h.m.write(wide_rows(10..40, 100, Some("b")), h.now).unwrap();
     h.m.write(wide_rows(40..42, 100, Some("c")), h.now).unwrap();
     let seen = serve(&mut h, &mut server);
@@ -382,5 +383,5 @@ fn interval_and_budget_flushes() {
             .any(|r| op_of(r) == Op::PutStream && r.query_param("partition") == Some("ds=c"))
     );
     assert_eq!(server.stream_ids("ds=b").len(), 30);
-    assert!(h.m.memory().peak <= 4000, "{:?}", h.m.memory());
+    assert!(h.m.memory().peak <= 5600, "{:?}", h.m.memory());
 }

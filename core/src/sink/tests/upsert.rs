@@ -453,10 +453,11 @@ fn the_session_buffer_limit_flushes_the_largest_buckets() {
         false,
         4,
         &[
-            ("upsert.writer.buffer-size", "1000"),
+            ("upsert.writer.buffer-size", "3000"),
             ("upsert.writer.bucket.buffer-size", "1 MB"),
         ],
     );
+    // Small rows in the 4 buckets: one smallest chunk each (accounted 4 × 644 = 2576).
     h.m.write(rows(&(1..=10).collect::<Vec<_>>(), None), h.now)
         .unwrap();
     let s = h.take_sent();
@@ -466,7 +467,7 @@ fn the_session_buffer_limit_flushes_the_largest_buckets() {
     let before = h.m.memory().buffered;
     h.m.write(wide_rows(100..110, 100, None), h.now).unwrap();
     let s = h.take_sent();
-    assert!(!s.is_empty(), "the session's buckets passed 1000 bytes");
+    assert!(!s.is_empty(), "the session's buckets passed 3000 bytes");
     assert!(h.m.memory().buffered < before + 1000);
 }
 
@@ -680,10 +681,12 @@ fn budget_back_pressure_for_upserts() {
     let cfg = SinkConfig::builder("http://e/api", "p", "t", Credentials::access_key("a", "b"))
         .enable_upsert(true)
         .option("compressAlgorithm", "RAW")
-        .memory_budget(crate::options::MemorySize::bytes(3000))
+        .memory_budget(crate::options::MemorySize::bytes(4000))
         .build()
         .unwrap();
     let mut srv = server(false, 2);
+    // 10 wide rows in 2 buckets: accounted 2450, then 3610 (past 3/4 of the budget: the
+    // largest bucket flushes); the next 10 do not fit until that block is acknowledged.
     let mut h = Harness::new(UpsertWriter::new(&cfg, &delta_meta(false, 2)).unwrap());
     h.m.write(wide_rows(0..10, 100, None), h.now).unwrap();
     h.m.write(wide_rows(10..20, 100, None), h.now).unwrap();
@@ -698,7 +701,7 @@ fn budget_back_pressure_for_upserts() {
     assert_eq!(prepared(&h.take_events()), vec![1]);
     let total: usize = puts(&srv).iter().map(|(_, r)| r.len()).sum();
     assert_eq!(total, 30);
-    assert!(h.m.memory().peak <= 3000);
+    assert!(h.m.memory().peak <= 4000);
 }
 
 #[test]
