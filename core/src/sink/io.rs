@@ -14,7 +14,7 @@ use super::timers::Timers;
 use crate::codec::{MAX_FOOTER_LEN, RecordEncoder, StreamState};
 use crate::compress::{Compression, Compressor};
 use crate::http::Request;
-use crate::machine::{Instant, Output, Token, TokenSource};
+use crate::machine::{Instant, Output, Reply, Token, TokenSource};
 use crate::types::Column;
 use arrow_array::RecordBatch;
 
@@ -51,6 +51,71 @@ impl Phase {
                 other.name()
             ))),
         }
+    }
+}
+
+/// What the three tunnel writers hand to the [`Machine`](crate::machine::Machine) skeleton they
+/// share ([`handle_reply`], [`poll`], [`next_deadline`]): their plumbing, their phase, and
+/// what to do with a reply, a due timer, and afterwards.
+pub(crate) trait Driven {
+    /// The writer's timers.
+    type Timer: Ord + Clone;
+    /// What a request in flight was for.
+    type Pending;
+    /// The writer's plumbing.
+    fn io(&self) -> &Io<Self::Timer, Self::Pending>;
+    /// The writer's plumbing, to change.
+    fn io_mut(&mut self) -> &mut Io<Self::Timer, Self::Pending>;
+    /// Where the writer is in its life.
+    fn phase(&self) -> &Phase;
+    /// Acts on the reply to a request.
+    fn on_reply(&mut self, pending: Self::Pending, reply: Reply, now: Instant);
+    /// Acts on a timer that came due.
+    fn on_timer(&mut self, timer: Self::Timer, now: Instant);
+    /// Sends what can be sent and closes what epochs can close (after replies and timers).
+    fn settle(&mut self);
+}
+
+/// Replies and timers count only while the writer runs or ends.
+fn active(phase: &Phase) -> bool {
+    matches!(phase, Phase::Running | Phase::Ending)
+}
+
+/// [`Machine::handle_reply`](crate::machine::Machine::handle_reply) of a tunnel writer.
+pub(crate) fn handle_reply<W: Driven>(w: &mut W, token: Token, reply: Reply, now: Instant) {
+    let now = w.io_mut().clock(now);
+    let Some(pending) = w.io_mut().inflight.remove(&token) else {
+        return;
+    };
+    if !active(w.phase()) {
+        return;
+    }
+    w.on_reply(pending, reply, now);
+    w.settle();
+}
+
+/// [`Machine::poll`](crate::machine::Machine::poll) of a tunnel writer.
+pub(crate) fn poll<W: Driven>(w: &mut W, now: Instant) -> Option<Output<SinkEvent>> {
+    let now = w.io_mut().clock(now);
+    if active(w.phase()) {
+        let mut fired = false;
+        while let Some(t) = w.io_mut().timers.pop_due(now) {
+            w.on_timer(t, now);
+            fired = true;
+        }
+        if fired {
+            w.settle();
+        }
+    }
+    w.io_mut().out.pop_front()
+}
+
+/// [`Machine::next_deadline`](crate::machine::Machine::next_deadline) of a tunnel writer.
+pub(crate) fn next_deadline<W: Driven>(w: &W) -> Option<Instant> {
+    if active(w.phase()) {
+        w.io().timers.next()
+    } else {
+        None
     }
 }
 

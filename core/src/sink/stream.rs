@@ -9,7 +9,7 @@ use super::budget::{Budget, largest_first};
 use super::error::{Item, Location, Operation, SinkError};
 use super::event::{MemoryUsage, Rejection, SinkEvent, WriteRejected};
 use super::input::{InputLayout, Routed};
-use super::io::{Buffer, Encoding, Io, Phase};
+use super::io::{self, Buffer, Driven, Encoding, Io, Phase};
 use super::retry::{Attempts, Failure, Next, decide, failure_error};
 use super::settings::WriterSettings;
 use super::state::{StreamSessionState, WriterState, WriterStateV1};
@@ -84,7 +84,7 @@ struct Block {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Timer {
+pub(crate) enum Timer {
     Flush(PartitionSpec),
     /// Send the partition's session request again (it holds a session-request slot).
     Session(PartitionSpec),
@@ -94,7 +94,7 @@ enum Timer {
 }
 
 #[derive(Debug, Clone)]
-enum Pending {
+pub(crate) enum Pending {
     Session(PartitionSpec),
     Put(u64),
 }
@@ -857,41 +857,47 @@ impl Machine for StreamWriter {
     type Event = SinkEvent;
 
     fn handle_reply(&mut self, token: Token, reply: Reply, now: Instant) {
-        let now = self.io.clock(now);
-        let Some(pending) = self.io.inflight.remove(&token) else {
-            return;
-        };
-        if !matches!(self.phase, Phase::Running | Phase::Ending) {
-            return;
-        }
+        io::handle_reply(self, token, reply, now);
+    }
+
+    fn poll(&mut self, now: Instant) -> Option<Output<SinkEvent>> {
+        io::poll(self, now)
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        io::next_deadline(self)
+    }
+}
+
+impl Driven for StreamWriter {
+    type Timer = Timer;
+    type Pending = Pending;
+
+    fn io(&self) -> &Io<Timer, Pending> {
+        &self.io
+    }
+
+    fn io_mut(&mut self) -> &mut Io<Timer, Pending> {
+        &mut self.io
+    }
+
+    fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    fn on_reply(&mut self, pending: Pending, reply: Reply, now: Instant) {
         match pending {
             Pending::Session(spec) => self.on_session(spec, reply, now),
             Pending::Put(seq) => self.on_put(seq, reply, now),
         }
+    }
+
+    fn on_timer(&mut self, timer: Timer, _now: Instant) {
+        self.fire(timer);
+    }
+
+    fn settle(&mut self) {
         self.pump();
         self.check_epochs();
-    }
-
-    fn poll(&mut self, now: Instant) -> Option<Output<SinkEvent>> {
-        let now = self.io.clock(now);
-        if matches!(self.phase, Phase::Running | Phase::Ending) {
-            let mut fired = false;
-            while let Some(t) = self.io.timers.pop_due(now) {
-                self.fire(t);
-                fired = true;
-            }
-            if fired {
-                self.pump();
-                self.check_epochs();
-            }
-        }
-        self.io.out.pop_front()
-    }
-
-    fn next_deadline(&self) -> Option<Instant> {
-        match self.phase {
-            Phase::Running | Phase::Ending => self.io.timers.next(),
-            _ => None,
-        }
     }
 }

@@ -12,7 +12,7 @@ use super::budget::{Budget, largest_first};
 use super::error::{InputError, Item, Location, Operation, SinkError};
 use super::event::{MemoryUsage, Rejection, RowKind, SinkEvent, WriteRejected};
 use super::input::{InputLayout, Rows};
-use super::io::{Buffer, Encoding, Io, Phase};
+use super::io::{self, Buffer, Driven, Encoding, Io, Phase};
 use super::retry::{Attempts, Failure, Next, decide, failure_error};
 use super::settings::{UpsertSettings, WriterSettings};
 use super::state::{WriterState, WriterStateV1};
@@ -144,7 +144,7 @@ struct Block {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Timer {
+pub(crate) enum Timer {
     Flush(PartKey),
     /// Re-send the session request (holds a session-request slot).
     Session(PartKey),
@@ -155,7 +155,7 @@ enum Timer {
 }
 
 #[derive(Debug, Clone)]
-enum Pending {
+pub(crate) enum Pending {
     Session(PartKey),
     /// Partition DDL: submit or status poll.
     Ddl(PartKey),
@@ -1360,43 +1360,49 @@ impl Machine for UpsertWriter {
     type Event = SinkEvent;
 
     fn handle_reply(&mut self, token: Token, reply: Reply, now: Instant) {
-        let now = self.io.clock(now);
-        let Some(pending) = self.io.inflight.remove(&token) else {
-            return;
-        };
-        if !matches!(self.phase, Phase::Running | Phase::Ending) {
-            return;
-        }
+        io::handle_reply(self, token, reply, now);
+    }
+
+    fn poll(&mut self, now: Instant) -> Option<Output<SinkEvent>> {
+        io::poll(self, now)
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        io::next_deadline(self)
+    }
+}
+
+impl Driven for UpsertWriter {
+    type Timer = Timer;
+    type Pending = Pending;
+
+    fn io(&self) -> &Io<Timer, Pending> {
+        &self.io
+    }
+
+    fn io_mut(&mut self) -> &mut Io<Timer, Pending> {
+        &mut self.io
+    }
+
+    fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    fn on_reply(&mut self, pending: Pending, reply: Reply, now: Instant) {
         match pending {
             Pending::Session(key) => self.on_session(key, reply, now),
             Pending::Ddl(key) => self.on_ddl(key, reply, now),
             Pending::Put(seq) => self.on_put(seq, reply, now),
             Pending::Commit(key) => self.on_commit(key, reply, now),
         }
+    }
+
+    fn on_timer(&mut self, timer: Timer, now: Instant) {
+        self.fire(timer, now);
+    }
+
+    fn settle(&mut self) {
         self.pump();
         self.check_epochs();
-    }
-
-    fn poll(&mut self, now: Instant) -> Option<Output<SinkEvent>> {
-        let now = self.io.clock(now);
-        if matches!(self.phase, Phase::Running | Phase::Ending) {
-            let mut fired = false;
-            while let Some(t) = self.io.timers.pop_due(now) {
-                self.fire(t, now);
-                fired = true;
-            }
-            if fired {
-                self.pump();
-                self.check_epochs();
-            }
-        }
-        self.io.out.pop_front()
-    }
-
-    fn next_deadline(&self) -> Option<Instant> {
-        match self.phase {
-            Phase::Running | Phase::Ending => self.io.timers.next(),
-            _ => None,
-        }
     }
 }
