@@ -76,6 +76,23 @@ pub(crate) trait Driven {
     fn settle(&mut self);
 }
 
+/// A barrier's checkpoint id must increase: records it as the last one, or says which one it
+/// does not follow.
+pub(crate) fn advance_checkpoint(
+    last: &mut Option<u64>,
+    checkpoint_id: u64,
+) -> Result<(), SinkError> {
+    if let Some(l) = *last
+        && checkpoint_id <= l
+    {
+        return Err(SinkError::Usage(format!(
+            "checkpoint {checkpoint_id} does not follow checkpoint {l}"
+        )));
+    }
+    *last = Some(checkpoint_id);
+    Ok(())
+}
+
 /// Replies and timers count only while the writer runs or ends.
 fn active(phase: &Phase) -> bool {
     matches!(phase, Phase::Running | Phase::Ending)

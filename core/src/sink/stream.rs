@@ -369,13 +369,7 @@ impl StreamWriter {
     pub fn barrier(&mut self, checkpoint_id: u64, now: Instant) -> Result<(), SinkError> {
         self.io.clock(now);
         self.phase.check_running("barrier")?;
-        if self.last_checkpoint.is_some_and(|l| checkpoint_id <= l) {
-            return Err(SinkError::Usage(format!(
-                "checkpoint {checkpoint_id} does not follow checkpoint {}",
-                self.last_checkpoint.unwrap_or_default()
-            )));
-        }
-        self.last_checkpoint = Some(checkpoint_id);
+        io::advance_checkpoint(&mut self.last_checkpoint, checkpoint_id)?;
         self.close_epoch(Close::Checkpoint(checkpoint_id));
         self.pump();
         self.check_epochs();
